@@ -1,0 +1,10 @@
+import type { CliCommand } from "../command.js";
+
+const command: CliCommand = {
+  usage: "gatehouse policy: not written yet\n",
+  async run() {
+    process.stderr.write("gatehouse policy: not written yet\n");
+    return 1;
+  },
+};
+export default command;

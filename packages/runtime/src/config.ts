@@ -1,0 +1,159 @@
+// Gatehouse's one configuration file (YAML), with defaults for the local stack and
+// environment overrides. Relative paths resolve against the file's directory.
+import { readFileSync, existsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { parse } from "yaml";
+
+export interface IssuerConfig {
+  /** Expected `iss`. */
+  issuer: string;
+  /** Expected `aud` (one of). */
+  audience: string | string[];
+  /** JWKS location; defaults to the issuer's discovery document. */
+  jwksUri?: string;
+  /** Claim holding the groups (default "groups"). */
+  groupsClaim?: string;
+  /** Claim holding the identity kind (default: "agent"). */
+  kindClaim?: string;
+  /** Allowed JWS algorithms (default RS256, ES256, EdDSA, PS256). */
+  algorithms?: string[];
+}
+
+export interface UpstreamConfig {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  /** Name of the environment variable holding the upstream password. */
+  passwordEnv?: string;
+  /** "disable" | "prefer" | "require" (default "prefer"). */
+  sslmode?: string;
+}
+
+export interface ConnectionConfig {
+  protocol: string;
+  upstream: UpstreamConfig;
+  tags: Record<string, string>;
+}
+
+export interface ListenerConfig {
+  host: string;
+  port: number;
+  /** TLS certificate and key (PEM files); a dev certificate is generated when absent. */
+  tls?: { cert?: string; key?: string; required?: boolean };
+  [option: string]: unknown;
+}
+
+export interface GatehouseConfig {
+  /** Where this file lives (paths resolve against it). */
+  baseDir: string;
+  /** Runtime state: dev certificates, embedded ClickHouse, NATS store, IdP keys. */
+  dataDir: string;
+  nats: { url: string };
+  listeners: Record<string, ListenerConfig>;
+  identity: { issuers: IssuerConfig[]; clockSkewSeconds: number };
+  connections: Record<string, ConnectionConfig>;
+  /** Directory of *.cedar files. */
+  policies: string;
+  policy: { deadlineMs: number; cacheSize: number; grpcPort: number };
+  audit: {
+    stream: string;
+    /** How long a listener waits for JetStream to ack a command's event. */
+    ackTimeoutMs: number;
+    /** Embedded ClickHouse (chDB) directory, used when clickhouseUrl is empty. */
+    chdbPath: string;
+    clickhouseUrl?: string;
+    clickhouseDatabase: string;
+    batchSize: number;
+    grpcPort: number;
+  };
+  api: { host: string; port: number };
+  idp: { enabled: boolean; host: string; port: number; issuer: string; audience: string };
+}
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+function envInt(name: string): number | undefined {
+  const v = process.env[name];
+  if (v === undefined || v === "") return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${name}=${v} is not a port number`);
+  return n;
+}
+
+/** Find the config file: explicit path, GATEHOUSE_CONFIG, or ./gatehouse.yaml. */
+export function configPath(explicit?: string): string | undefined {
+  const p = explicit ?? process.env.GATEHOUSE_CONFIG;
+  if (p) return resolve(p);
+  const local = resolve("gatehouse.yaml");
+  return existsSync(local) ? local : undefined;
+}
+
+export function loadConfig(path = configPath()): GatehouseConfig {
+  let raw: DeepPartial<GatehouseConfig> & Record<string, unknown> = {};
+  let baseDir = process.cwd();
+  if (path) {
+    if (!existsSync(path)) throw new Error(`configuration file ${path} does not exist (set --config or GATEHOUSE_CONFIG)`);
+    try {
+      raw = (parse(readFileSync(path, "utf8")) ?? {}) as typeof raw;
+    } catch (e) {
+      throw new Error(`configuration file ${path} is not valid YAML: ${(e as Error).message}`);
+    }
+    baseDir = dirname(path);
+  }
+  return resolveConfig(raw, baseDir);
+}
+
+export function resolveConfig(raw: DeepPartial<GatehouseConfig> & Record<string, unknown>, baseDir: string): GatehouseConfig {
+  const at = (p: string) => resolve(baseDir, p);
+  const dataDir = at(process.env.GATEHOUSE_DATA_DIR ?? raw.dataDir ?? ".gatehouse");
+  const idpPort = envInt("GATEHOUSE_IDP_PORT") ?? raw.idp?.port ?? 15081;
+  const idpHost = raw.idp?.host ?? "127.0.0.1";
+  const issuer = process.env.GATEHOUSE_IDP_ISSUER ?? raw.idp?.issuer ?? `http://${idpHost}:${idpPort}`;
+  const listeners: Record<string, ListenerConfig> = {};
+  for (const [name, l] of Object.entries(raw.listeners ?? { postgres: {} })) {
+    listeners[name] = { ...(l as object), host: l?.host ?? "127.0.0.1", port: l?.port ?? 15432 } as ListenerConfig;
+  }
+  if (listeners.postgres) listeners.postgres.port = envInt("GATEHOUSE_PG_PORT") ?? listeners.postgres.port;
+  const connections: Record<string, ConnectionConfig> = {};
+  for (const [name, c] of Object.entries(raw.connections ?? {})) {
+    if (!c?.upstream?.host || !c.upstream.port) throw new Error(`connection ${name}: upstream.host and upstream.port are required`);
+    connections[name] = {
+      protocol: c.protocol ?? "postgres",
+      upstream: { ...(c.upstream as UpstreamConfig), database: c.upstream.database ?? name, user: c.upstream.user ?? "postgres" },
+      tags: { ...(c.tags as Record<string, string> | undefined) },
+    };
+  }
+  const issuers = (raw.identity?.issuers as IssuerConfig[] | undefined) ?? [{ issuer, audience: raw.idp?.audience ?? "gatehouse", groupsClaim: "groups" }];
+  return {
+    baseDir,
+    dataDir,
+    nats: { url: process.env.NATS_URL ?? raw.nats?.url ?? "nats://127.0.0.1:4222" },
+    listeners,
+    identity: { issuers, clockSkewSeconds: raw.identity?.clockSkewSeconds ?? 30 },
+    connections,
+    policies: at((raw.policies as string | undefined) ?? "policies"),
+    policy: {
+      deadlineMs: raw.policy?.deadlineMs ?? 2000,
+      cacheSize: raw.policy?.cacheSize ?? 10000,
+      grpcPort: envInt("GATEHOUSE_POLICY_GRPC_PORT") ?? raw.policy?.grpcPort ?? 15091,
+    },
+    audit: {
+      stream: raw.audit?.stream ?? "GATEHOUSE_AUDIT",
+      ackTimeoutMs: raw.audit?.ackTimeoutMs ?? 2000,
+      chdbPath: at(raw.audit?.chdbPath ?? `${dataDir}/clickhouse`),
+      clickhouseUrl: process.env.CLICKHOUSE_URL ?? raw.audit?.clickhouseUrl,
+      clickhouseDatabase: raw.audit?.clickhouseDatabase ?? "gatehouse",
+      batchSize: raw.audit?.batchSize ?? 1000,
+      grpcPort: envInt("GATEHOUSE_AUDIT_GRPC_PORT") ?? raw.audit?.grpcPort ?? 15092,
+    },
+    api: { host: raw.api?.host ?? "127.0.0.1", port: envInt("GATEHOUSE_API_PORT") ?? raw.api?.port ?? 15080 },
+    idp: {
+      enabled: raw.idp?.enabled ?? true,
+      host: idpHost,
+      port: idpPort,
+      issuer,
+      audience: raw.idp?.audience ?? "gatehouse",
+    },
+  };
+}
