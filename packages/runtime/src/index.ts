@@ -5,3 +5,5 @@ export * from "./log.js";
 export * from "./nats.js";
 export * from "./config.js";
 export * from "./service.js";
+export * from "./audit-stream.js";
+export * from "./audit-publisher.js";

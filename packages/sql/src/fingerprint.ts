@@ -1,6 +1,6 @@
-// Statement fingerprints: the real PostgreSQL parser's fingerprint (constants,
-// comments and whitespace ignored), used as the decision-cache key.
-import { loadModule, fingerprintSync } from "libpg-query";
+// Statement fingerprints, used as the decision-cache key.
+import { loadModule } from "libpg-query";
+import { classifySql } from "./classify.js";
 
 let loaded: Promise<void> | undefined;
 
@@ -10,11 +10,13 @@ export function initSql(): Promise<void> {
   return loaded;
 }
 
-/** Fingerprint of `text`, or undefined when it does not parse. */
+/**
+ * Fingerprint of `text`, or undefined when it does not parse (or holds no statement).
+ * This is PostgreSQL's fingerprint (constants, comments and whitespace ignored) plus a
+ * digest of the statement classification: the raw fingerprint alone also ignores schema
+ * names and a "WHERE true", so two texts a policy treats differently could share it.
+ * Same as classifySql(text).fingerprint.
+ */
 export function fingerprintSql(text: string): string | undefined {
-  try {
-    return fingerprintSync(text);
-  } catch {
-    return undefined;
-  }
+  return classifySql(text).fingerprint || undefined;
 }

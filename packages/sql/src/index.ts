@@ -1,1 +1,3 @@
 export * from "./fingerprint.js";
+export * from "./classify.js";
+export * from "./kinds.js";

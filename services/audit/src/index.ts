@@ -1,1 +1,3 @@
-export {};
+export { startAuditService, type AuditServiceHandle } from "./start.js";
+export { auditServiceImpl } from "./service.js";
+export { startWriter, CONSUMER_NAME, type AuditWriter } from "./writer.js";

@@ -1,10 +1,145 @@
-import type { CliCommand } from "../command.js";
+// gatehouse audit query "SQL": read-only SQL over the audit store, through the
+// audit service's Query RPC on NATS.
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { AuditServiceService } from "@gatehouse/proto";
+import { configPath, loadConfig, natsClient, RpcError, Status } from "@gatehouse/runtime";
+import { parseOptions, type CliCommand } from "../command.js";
+
+const USAGE = `NAME
+    gatehouse audit - query the audit trail
+
+SYNOPSIS
+    gatehouse audit query "SQL" [--json] [--max-rows N] [--config FILE]
+
+DESCRIPTION
+    Runs one read-only SQL statement (SELECT, WITH, SHOW, DESCRIBE or EXPLAIN)
+    on the audit store (ClickHouse, or the embedded chDB of the local stack)
+    through the audit service, and prints the result as a table.
+
+    The store refuses anything that writes: INSERT, ALTER, DROP, a second
+    statement after ';', INTO OUTFILE, table functions such as file() or url(),
+    and SETTINGS clauses.
+
+    Tables and views (database "gatehouse"):
+      events                   one row per audit record; type is session_start,
+                               session_end, command, decision, result,
+                               auth_failure or undecodable. A statement has one
+                               'command' row and one 'decision' row.
+      commands_with_decisions  each statement with its decision and result
+      denied_commands          denied statements, newest first
+
+    Read events with FINAL (FROM gatehouse.events FINAL) when exact counts
+    matter: a row written twice after a crash is collapsed only by FINAL.
+
+OPTIONS
+    --json          print one JSON object per row (JSON lines) instead of a table
+    --max-rows N    return at most N rows (default 1000, at most 100000); a note
+                    on standard error says when the result was cut
+    --config FILE   configuration file (default: $GATEHOUSE_CONFIG, else
+                    ./gatehouse.yaml); nats.url says where the audit service is
+    -h, --help      show this text
+
+EXAMPLES
+    The last 20 denied commands:
+        gatehouse audit query "SELECT time, identity_name, connection, command_text, reason
+            FROM gatehouse.denied_commands LIMIT 20"
+
+    Statements per identity and decision today:
+        gatehouse audit query "SELECT identity_subject, effect, count() AS n
+            FROM gatehouse.commands_with_decisions
+            WHERE time >= today() GROUP BY ALL ORDER BY n DESC"
+
+    Failed logins as JSON lines:
+        gatehouse audit query --json "SELECT time, client_address, error_code, error_message
+            FROM gatehouse.events FINAL WHERE type = 'auth_failure' ORDER BY time DESC"
+
+EXIT STATUS
+    0   the query ran
+    1   the query was refused or failed, or the audit service did not answer
+    2   usage error
+`;
 
 const command: CliCommand = {
-  usage: "gatehouse audit: not written yet\n",
-  async run() {
-    process.stderr.write("gatehouse audit: not written yet\n");
-    return 1;
+  usage: USAGE,
+  async run(args: string[]): Promise<number> {
+    let parsed;
+    try {
+      parsed = parseOptions(args, { json: { type: "boolean" }, "max-rows": { type: "string" }, config: { type: "string" } }, USAGE);
+    } catch (e) {
+      process.stderr.write(`gatehouse audit: ${(e as Error).message}`);
+      return 2;
+    }
+    const [sub, sql, ...extra] = parsed.positionals;
+    if (sub !== "query") {
+      process.stderr.write(`gatehouse audit: ${sub ? `unknown subcommand "${sub}"` : "missing subcommand"}; use: gatehouse audit query "SQL"\n\n${USAGE}`);
+      return 2;
+    }
+    if (!sql || extra.length > 0) {
+      process.stderr.write(`gatehouse audit query: give the SQL as one quoted argument, e.g. gatehouse audit query "SELECT count() FROM gatehouse.events FINAL"\n`);
+      return 2;
+    }
+    let maxRows = 1000;
+    const rawMax = parsed.values["max-rows"];
+    if (typeof rawMax === "string") {
+      maxRows = Number(rawMax);
+      if (!Number.isInteger(maxRows) || maxRows < 1 || maxRows > 100_000) {
+        process.stderr.write(`gatehouse audit query: --max-rows must be an integer from 1 to 100000, got "${rawMax}"\n`);
+        return 2;
+      }
+    }
+    const config = loadConfig(configPath(parsed.values.config as string | undefined));
+    const url = config.nats.url;
+    let nc: NatsConnection;
+    try {
+      nc = await connect({ servers: url.split(","), name: "gatehouse-cli", timeout: 3000, maxReconnectAttempts: 0 });
+    } catch (e) {
+      process.stderr.write(
+        `gatehouse audit query: cannot connect to NATS at ${url}: ${(e as Error).message}\n` +
+          "start the local stack with `npm start`, or set nats.url in the configuration (or NATS_URL)\n",
+      );
+      return 1;
+    }
+    try {
+      const client = natsClient(nc, AuditServiceService, { timeoutMs: 30_000 });
+      const res = await client.query({ sql, maxRows });
+      const rows = res.rows.map((l) => JSON.parse(l) as Record<string, unknown>);
+      if (parsed.values.json) {
+        for (const l of res.rows) process.stdout.write(`${l}\n`);
+      } else {
+        process.stdout.write(formatTable(res.columns, rows));
+        process.stdout.write(`(${rows.length} row${rows.length === 1 ? "" : "s"})\n`);
+      }
+      if (res.truncated) process.stderr.write(`gatehouse audit query: result cut at ${maxRows} rows; raise --max-rows or add LIMIT/WHERE\n`);
+      return 0;
+    } catch (e) {
+      if (e instanceof RpcError && (e.code === Status.UNAVAILABLE || e.code === Status.DEADLINE_EXCEEDED) && /not running|no responders|did not answer/.test(e.message)) {
+        process.stderr.write(
+          `gatehouse audit query: no audit service answered on NATS at ${url}: start it with \`npm start\` or \`node services/audit/dist/main.js\`\n`,
+        );
+      } else {
+        process.stderr.write(`gatehouse audit query: ${(e as Error).message}\n`);
+      }
+      return 1;
+    } finally {
+      await nc.close();
+    }
   },
 };
 export default command;
+
+const MAX_CELL = 60;
+
+function cell(v: unknown): string {
+  const s = v === null || v === undefined ? "NULL" : typeof v === "string" ? v : JSON.stringify(v);
+  const flat = s.replace(/\s+/g, " ");
+  return flat.length > MAX_CELL ? `${flat.slice(0, MAX_CELL - 1)}…` : flat;
+}
+
+/** A plain text table; long values are cut (use --json for the full values). */
+export function formatTable(columns: string[], rows: Record<string, unknown>[]): string {
+  if (columns.length === 0) return "";
+  const cells = rows.map((r) => columns.map((c) => cell(r[c])));
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
+  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join("  ").trimEnd() + "\n";
+  return line(columns) + line(widths.map((w) => "-".repeat(w))) + cells.map(line).join("");
+}

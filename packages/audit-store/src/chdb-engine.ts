@@ -1,0 +1,40 @@
+// Embedded ClickHouse (chDB, in-process). One data directory per process: the
+// engine is a process-wide singleton, so close() before opening another path.
+import { mkdirSync } from "node:fs";
+import { Session } from "chdb";
+import type { Engine } from "./engine.js";
+
+export function openChdbEngine(path: string): Engine {
+  try {
+    mkdirSync(path, { recursive: true });
+  } catch (e) {
+    throw new Error(`cannot create the embedded ClickHouse directory ${path}: ${(e as Error).message} (set audit.chdbPath)`);
+  }
+  let session: Session;
+  try {
+    session = new Session(path);
+  } catch (e) {
+    throw new Error(
+      `cannot open embedded ClickHouse (chDB) at ${path}: ${(e as Error).message} ` +
+        "(only one chDB data directory can be open per process; is another audit store open here?)",
+    );
+  }
+  return {
+    kind: "chdb",
+    async exec(sql) {
+      await session.queryAsync(sql);
+    },
+    async insertJsonEachRow(table, body) {
+      await session.insert({ table, values: Buffer.from(body, "utf8"), format: "JSONEachRow" });
+    },
+    async selectCompact(sql) {
+      return (await session.queryAsync(sql, { format: "JSONCompactEachRowWithNames" })).text();
+    },
+    async useDatabase(database) {
+      await session.queryAsync(`USE ${database}`);
+    },
+    async close() {
+      session.close();
+    },
+  };
+}

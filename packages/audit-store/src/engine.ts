@@ -1,0 +1,13 @@
+// The two ClickHouse engines behind the audit store share this small surface.
+export interface Engine {
+  readonly kind: "chdb" | "clickhouse";
+  /** Run one statement that returns nothing useful (DDL). */
+  exec(sql: string): Promise<void>;
+  /** Insert rows given as JSONEachRow text. */
+  insertJsonEachRow(table: string, body: string): Promise<void>;
+  /** Run one query; the result in JSONCompactEachRowWithNames format. */
+  selectCompact(sql: string): Promise<string>;
+  /** Make `database` the default for later queries, so auditors can write `FROM events`. */
+  useDatabase(database: string): Promise<void>;
+  close(): Promise<void>;
+}

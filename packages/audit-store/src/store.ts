@@ -1,0 +1,148 @@
+// The audit store: idempotent writes of bus events and read-only queries, over
+// embedded chDB or a ClickHouse server.
+import type { AuditEvent } from "@gatehouse/proto";
+import type { Engine } from "./engine.js";
+import { openChdbEngine } from "./chdb-engine.js";
+import { openServerEngine, redactUrl } from "./server-engine.js";
+import { checkReadOnlySql, readOnlyStatement, ReadOnlyQueryError } from "./readonly.js";
+import { eventRows, type EventRow } from "./rows.js";
+import { schemaStatements } from "./schema.js";
+
+export interface AuditStoreOptions {
+  /** Embedded ClickHouse directory (used when clickhouseUrl is empty). */
+  chdbPath?: string;
+  /** ClickHouse server, e.g. http://default:password@127.0.0.1:8123. */
+  clickhouseUrl?: string;
+  /** Database (default "gatehouse"). */
+  database?: string;
+}
+
+export interface QueryResult {
+  columns: string[];
+  rows: Record<string, unknown>[];
+  truncated: boolean;
+}
+
+export interface AuditStore {
+  kind: "chdb" | "clickhouse";
+  database: string;
+  /** Write events (idempotent on event id); resolves with the number of rows written. */
+  insertEvents(events: Array<{ event: AuditEvent; streamSeq: number }>): Promise<number>;
+  /** Write prepared rows (e.g. an undecodable message). */
+  insertRows(rows: EventRow[]): Promise<number>;
+  /** One read-only statement; at most maxRows rows (default 1000). */
+  query(sql: string, maxRows?: number): Promise<QueryResult>;
+  /** Rows already stored for each of these stream sequences. */
+  rowsForSeqs(seqs: number[]): Promise<Map<number, number>>;
+  /** Highest stream sequence written (0 when empty). */
+  maxStreamSeq(): Promise<number>;
+  /** Distinct events (exact, FINAL). */
+  countEvents(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_MAX_ROWS = 1000;
+export const MAX_ROWS_LIMIT = 100_000;
+
+export async function openAuditStore(opts: AuditStoreOptions): Promise<AuditStore> {
+  const database = opts.database ?? "gatehouse";
+  const statements = schemaStatements(database);
+  let engine: Engine;
+  if (opts.clickhouseUrl) {
+    engine = await openServerEngine(opts.clickhouseUrl);
+  } else if (opts.chdbPath) {
+    engine = openChdbEngine(opts.chdbPath);
+  } else {
+    throw new Error("no audit store configured: set audit.clickhouseUrl (ClickHouse server) or audit.chdbPath (embedded chDB)");
+  }
+  const where = opts.clickhouseUrl ? `ClickHouse at ${redactUrl(opts.clickhouseUrl)}` : `embedded ClickHouse at ${opts.chdbPath}`;
+  try {
+    for (const s of statements) await engine.exec(s);
+    await engine.useDatabase(database);
+  } catch (e) {
+    await engine.close().catch(() => undefined);
+    throw new Error(`cannot create the audit schema in ${where}: ${(e as Error).message}`);
+  }
+  return new Store(engine, database);
+}
+
+class Store implements AuditStore {
+  readonly kind: "chdb" | "clickhouse";
+  private readonly table: string;
+
+  constructor(
+    private readonly engine: Engine,
+    readonly database: string,
+  ) {
+    this.kind = engine.kind;
+    this.table = `${database}.events`;
+  }
+
+  async insertEvents(events: Array<{ event: AuditEvent; streamSeq: number }>): Promise<number> {
+    return this.insertRows(events.flatMap(({ event, streamSeq }) => eventRows(event, streamSeq)));
+  }
+
+  async insertRows(rows: EventRow[]): Promise<number> {
+    if (rows.length === 0) return 0;
+    await this.engine.insertJsonEachRow(this.table, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+    return rows.length;
+  }
+
+  async query(sql: string, maxRows = DEFAULT_MAX_ROWS): Promise<QueryResult> {
+    if (!Number.isInteger(maxRows) || maxRows < 1 || maxRows > MAX_ROWS_LIMIT) {
+      throw new ReadOnlyQueryError(`max rows must be an integer from 1 to ${MAX_ROWS_LIMIT}, got ${maxRows}`);
+    }
+    const body = checkReadOnlySql(sql);
+    let text: string;
+    try {
+      text = await this.engine.selectCompact(readOnlyStatement(body, maxRows));
+    } catch (e) {
+      const msg = (e as Error).message;
+      if (/READONLY|readonly mode/i.test(msg)) {
+        throw new ReadOnlyQueryError(`the audit store refused the query in read-only mode: ${msg} (queries may only read, and may not change settings)`);
+      }
+      throw new Error(`audit query failed: ${msg}`);
+    }
+    return parseCompact(text, maxRows);
+  }
+
+  async rowsForSeqs(seqs: number[]): Promise<Map<number, number>> {
+    const out = new Map<number, number>();
+    if (seqs.length === 0) return out;
+    const list = seqs.map((s) => String(Math.trunc(s))).join(",");
+    const text = await this.engine.selectCompact(
+      `SELECT stream_seq, count() AS n FROM ${this.table} FINAL WHERE stream_seq IN (${list}) GROUP BY stream_seq`,
+    );
+    for (const row of parseCompact(text, Number.MAX_SAFE_INTEGER).rows) out.set(Number(row.stream_seq), Number(row.n));
+    return out;
+  }
+
+  async maxStreamSeq(): Promise<number> {
+    const text = await this.engine.selectCompact(`SELECT max(stream_seq) AS m FROM ${this.table}`);
+    return Number(parseCompact(text, 1).rows[0]?.m ?? 0);
+  }
+
+  async countEvents(): Promise<number> {
+    const text = await this.engine.selectCompact(`SELECT count() AS n FROM ${this.table} FINAL`);
+    return Number(parseCompact(text, 1).rows[0]?.n ?? 0);
+  }
+
+  close(): Promise<void> {
+    return this.engine.close();
+  }
+}
+
+/** JSONCompactEachRowWithNames -> columns and row objects. */
+function parseCompact(text: string, maxRows: number): QueryResult {
+  const lines = text.split("\n").filter((l) => l !== "");
+  if (lines.length === 0) return { columns: [], rows: [], truncated: false };
+  const columns = JSON.parse(lines[0]!) as string[];
+  const rows: Record<string, unknown>[] = [];
+  for (const line of lines.slice(1, maxRows + 1)) {
+    const values = JSON.parse(line) as unknown[];
+    const row: Record<string, unknown> = {};
+    columns.forEach((c, i) => (row[c] = values[i]));
+    rows.push(row);
+  }
+  return { columns, rows, truncated: lines.length - 1 > maxRows };
+}

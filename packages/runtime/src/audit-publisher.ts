@@ -1,0 +1,296 @@
+// Listener-side audit publisher, on the hot path of every statement.
+//
+// Group commit: events from all sessions are sent as one JetStream message per
+// batch (body: AuditBatch protobuf, Nats-Msg-Id: the batch id). When fewer than
+// maxInFlight publishes are waiting for their ack, queued events go out at once;
+// otherwise they accumulate and leave as the next batch when an ack arrives. So
+// a lone statement pays one round trip and a busy listener pays one per batch.
+//
+// record(): resolves when JetStream acked the batch holding the event, rejects
+// after ackTimeoutMs (the caller refuses the statement: fail closed).
+// recordLater(): nobody waits; a failed batch holding such events is retried
+// with the same id and bytes (JetStream deduplicates it) until acked or close().
+import type { NatsConnection } from "@nats-io/transport-node";
+import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
+import { AuditEvent } from "@gatehouse/proto";
+import type { Logger } from "pino";
+import { AUDIT_EVENTS_SUBJECT } from "./audit-stream.js";
+
+export interface AuditPublisherOptions {
+  /** Subject the batches go to (default "gatehouse.audit.events"). */
+  subject?: string;
+  /** How long record() waits for the JetStream ack (default 2000 ms). */
+  ackTimeoutMs?: number;
+  /** Most events in one batch (default 1000). */
+  maxBatch?: number;
+  /** Publishes waiting for their ack at the same time (default 3). */
+  maxInFlight?: number;
+  /** Where repeated failures of recordLater() batches are reported. */
+  log?: Logger;
+  /** How long close() waits for unacked events (default 5000 ms). */
+  closeTimeoutMs?: number;
+}
+
+interface Entry {
+  bytes: Uint8Array;
+  id: string;
+  /** Set for record(): the caller waiting for the ack. */
+  waiter?: { resolve: () => void; reject: (e: Error) => void; timer: NodeJS.Timeout; settled: boolean };
+}
+
+interface Batch {
+  id: string;
+  body: Uint8Array;
+  entries: Entry[];
+  attempts: number;
+  /** Holds recordLater() events: retried until acked. */
+  retry: boolean;
+}
+
+// Leave room under the server's max_payload for headers.
+const PAYLOAD_HEADROOM = 4096;
+const MAX_BACKOFF_MS = 5000;
+
+export class AuditPublisher {
+  private readonly js: JetStreamClient;
+  private readonly subject: string;
+  private readonly ackTimeoutMs: number;
+  private readonly maxBatch: number;
+  private readonly maxInFlight: number;
+  private readonly closeTimeoutMs: number;
+  private readonly log?: Logger;
+  private queue: Entry[] = [];
+  private retryReady: Batch[] = [];
+  /** Batches waiting for their backoff timer. */
+  private readonly backingOff = new Map<Batch, NodeJS.Timeout>();
+  private inFlight = 0;
+  private closed = false;
+  private idleWaiters: Array<() => void> = [];
+  /** recordLater() events not yet acked, for the loud failure log. */
+  private unackedLater = 0;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    opts: AuditPublisherOptions = {},
+  ) {
+    this.js = jetstream(nc);
+    this.subject = opts.subject ?? AUDIT_EVENTS_SUBJECT;
+    this.ackTimeoutMs = opts.ackTimeoutMs ?? 2000;
+    this.maxBatch = Math.max(1, opts.maxBatch ?? 1000);
+    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 3);
+    this.closeTimeoutMs = opts.closeTimeoutMs ?? 5000;
+    this.log = opts.log;
+  }
+
+  /** Publish the event; resolves once JetStream has stored it durably. */
+  record(event: AuditEvent): Promise<void> {
+    if (this.closed) return Promise.reject(new Error("the audit publisher is closed: the event was not recorded"));
+    let entry: Entry;
+    try {
+      entry = this.entryFor(event);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise<void>((resolve, reject) => {
+      const waiter = {
+        resolve,
+        reject,
+        settled: false,
+        timer: setTimeout(() => {
+          this.settle(entry, new Error(`JetStream did not acknowledge the audit event within ${this.ackTimeoutMs} ms`));
+        }, this.ackTimeoutMs),
+      };
+      entry.waiter = waiter;
+      this.queue.push(entry);
+      this.pump();
+    });
+  }
+
+  /** Publish the event without waiting; retried until acked or close(). */
+  recordLater(event: AuditEvent): void {
+    if (this.closed) {
+      this.log?.error({ eventId: event.id }, "audit event dropped: recordLater() after close()");
+      return;
+    }
+    let entry: Entry;
+    try {
+      entry = this.entryFor(event);
+    } catch (e) {
+      this.log?.error({ eventId: event.id, err: (e as Error).message }, "audit event cannot be published");
+      return;
+    }
+    this.unackedLater++;
+    this.queue.push(entry);
+    this.pump();
+  }
+
+  /**
+   * Resolves when every event handed over so far is acked (or its record() failed).
+   * While JetStream keeps refusing a recordLater() batch this waits; close() is bounded.
+   */
+  flush(): Promise<void> {
+    if (this.idle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Stop accepting events; wait (bounded) for the ones still on their way. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // Retries waiting for their backoff go out now.
+    for (const [batch, timer] of this.backingOff) {
+      clearTimeout(timer);
+      this.retryReady.push(batch);
+    }
+    this.backingOff.clear();
+    this.pump();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      this.flush().then(() => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), this.closeTimeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      const lost = this.queue.length + this.unackedLater;
+      this.log?.error(
+        { unackedEvents: lost, closeTimeoutMs: this.closeTimeoutMs },
+        "audit publisher closed with events JetStream never acknowledged: these events are NOT in the audit trail",
+      );
+    }
+    for (const t of this.backingOff.values()) clearTimeout(t);
+    this.backingOff.clear();
+    for (const e of this.queue) this.settle(e, new Error("the audit publisher was closed before the event was published"));
+    this.queue = [];
+    this.retryReady = [];
+  }
+
+  private entryFor(event: AuditEvent): Entry {
+    const bytes = AuditEvent.encode(event).finish();
+    const max = this.maxPayload();
+    if (bytes.length > max) {
+      throw new Error(`audit event ${event.id} is ${bytes.length} bytes, more than the NATS max_payload allows (${max} bytes)`);
+    }
+    return { bytes, id: event.id };
+  }
+
+  private maxPayload(): number {
+    const serverMax = this.nc.info?.max_payload ?? 1024 * 1024;
+    return serverMax - PAYLOAD_HEADROOM;
+  }
+
+  private idle(): boolean {
+    return this.queue.length === 0 && this.inFlight === 0 && this.retryReady.length === 0 && this.backingOff.size === 0;
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.maxInFlight) {
+      const batch = this.retryReady.shift() ?? this.nextBatch();
+      if (!batch) break;
+      this.inFlight++;
+      void this.send(batch);
+    }
+    if (this.idle()) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Take queued events up to maxBatch events and the payload limit. */
+  private nextBatch(): Batch | undefined {
+    if (this.queue.length === 0) return undefined;
+    const max = this.maxPayload();
+    let size = 0;
+    let n = 0;
+    while (n < this.queue.length && n < this.maxBatch) {
+      const len = this.queue[n]!.bytes.length;
+      const add = len + 6; // field tag + length varint
+      if (n > 0 && size + add > max) break;
+      size += add;
+      n++;
+    }
+    const entries = this.queue.splice(0, n);
+    // Deterministic from its events, so a retry of the same batch deduplicates.
+    const id = `${entries[0]!.id}+${entries.length}`;
+    return { id, body: encodeBatch(id, entries), entries, attempts: 0, retry: entries.some((e) => !e.waiter) };
+  }
+
+  private async send(batch: Batch): Promise<void> {
+    batch.attempts++;
+    try {
+      await this.js.publish(this.subject, batch.body, { msgID: batch.id, timeout: this.ackTimeoutMs });
+      for (const e of batch.entries) {
+        if (e.waiter) this.settle(e);
+        else this.unackedLater--;
+      }
+      if (batch.attempts > 1) {
+        this.log?.warn({ batchId: batch.id, events: batch.entries.length, attempts: batch.attempts }, "audit batch acknowledged after retries");
+      }
+    } catch (err) {
+      const error = publishError(err, this.subject, this.ackTimeoutMs);
+      for (const e of batch.entries) if (e.waiter) this.settle(e, error);
+      if (batch.retry) this.scheduleRetry(batch, error);
+    } finally {
+      this.inFlight--;
+      this.pump();
+    }
+  }
+
+  private scheduleRetry(batch: Batch, error: Error): void {
+    const waiting = batch.entries.filter((e) => !e.waiter).length;
+    // Loud from the first failure: these events exist nowhere else.
+    this.log?.error(
+      { batchId: batch.id, batchEvents: batch.entries.length, attempts: batch.attempts, unackedEvents: this.unackedLater, err: error.message },
+      `audit batch not acknowledged, retrying: ${waiting} events wait only in this process's memory`,
+    );
+    if (this.closed) return; // close() gives up on the rest and says so
+    const delay = Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(batch.attempts - 1, 10));
+    const timer = setTimeout(() => {
+      this.backingOff.delete(batch);
+      this.retryReady.push(batch);
+      this.pump();
+    }, delay);
+    this.backingOff.set(batch, timer);
+  }
+
+  private settle(entry: Entry, error?: Error): void {
+    const w = entry.waiter;
+    if (!w || w.settled) return;
+    w.settled = true;
+    clearTimeout(w.timer);
+    if (error) w.reject(error);
+    else w.resolve();
+  }
+}
+
+/** A clear message for why JetStream did not take the batch. */
+function publishError(err: unknown, subject: string, timeoutMs: number): Error {
+  const e = err as Error & { code?: string | number; cause?: Error };
+  const text = `${e.message ?? String(err)} ${e.cause?.message ?? ""}`;
+  const name = `${e.name} ${e.cause?.name ?? ""}`;
+  if (/no responders|503/i.test(text) || /NoResponders/.test(name)) {
+    return new Error(`no audit stream: no JetStream stream stores subject ${subject} (start the audit service, which creates it)`);
+  }
+  if (/timeout/i.test(text) || /Timeout/.test(name)) {
+    return new Error(`JetStream did not acknowledge the audit event within ${timeoutMs} ms`);
+  }
+  return new Error(`JetStream refused the audit event: ${e.message ?? String(err)}`);
+}
+
+/** AuditBatch wire format from already-encoded events (each encoded once). */
+function encodeBatch(id: string, entries: Entry[]): Uint8Array {
+  const idBytes = Buffer.from(id, "utf8");
+  const parts: Uint8Array[] = [Uint8Array.of(10), varint(idBytes.length), idBytes];
+  for (const e of entries) parts.push(Uint8Array.of(18), varint(e.bytes.length), e.bytes);
+  return Buffer.concat(parts);
+}
+
+function varint(n: number): Uint8Array {
+  const out: number[] = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  out.push(n);
+  return Uint8Array.from(out);
+}

@@ -1,0 +1,68 @@
+// Splits a byte stream into typed protocol frames (1 type byte + int32 length).
+// Frames that lie inside one received chunk are returned as zero-copy views of
+// it; a frame spanning chunks is assembled once, when all its bytes are there.
+import { ProtocolError, typeName } from "./protocol.js";
+
+export class FrameReader {
+  private parts: Buffer[] = [];
+  /** Offset of the first unread byte in parts[0]. */
+  private pos = 0;
+  /** Unread bytes across parts. */
+  private avail = 0;
+
+  /** @param maxFrame largest accepted frame body; larger frames are a protocol error. */
+  constructor(
+    private readonly maxFrame: number,
+    private readonly peer: string,
+  ) {}
+
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.parts.push(chunk);
+    this.avail += chunk.length;
+  }
+
+  /** Bytes received but not yet returned as frames. */
+  get buffered(): number {
+    return this.avail;
+  }
+
+  /** The next complete frame (header included), or undefined until more bytes arrive. */
+  next(): Buffer | undefined {
+    if (this.avail < 5) return undefined;
+    let head = this.parts[0]!;
+    if (head.length - this.pos < 5) head = this.coalesce();
+    const len = head.readInt32BE(this.pos + 1);
+    if (len < 4) throw new ProtocolError(`invalid length ${len} in ${this.peer} message of type ${typeName(head[this.pos]!)}`);
+    if (len - 4 > this.maxFrame)
+      throw new ProtocolError(`${this.peer} message of type ${typeName(head[this.pos]!)} is ${len - 4} bytes, larger than the limit of ${this.maxFrame} bytes`);
+    const total = len + 1;
+    if (this.avail < total) return undefined;
+    if (head.length - this.pos < total) head = this.coalesce();
+    const f = head.subarray(this.pos, this.pos + total);
+    this.pos += total;
+    this.avail -= total;
+    if (this.pos === head.length) {
+      this.parts.shift();
+      this.pos = 0;
+    }
+    return f;
+  }
+
+  /** Everything not yet returned (used when handing a socket over). */
+  takeRest(): Buffer {
+    const rest = this.avail === 0 ? Buffer.alloc(0) : this.coalesce().subarray(this.pos);
+    this.parts = [];
+    this.pos = 0;
+    this.avail = 0;
+    return rest;
+  }
+
+  private coalesce(): Buffer {
+    const first = this.parts[0]!.subarray(this.pos);
+    const merged = this.parts.length === 1 ? first : Buffer.concat([first, ...this.parts.slice(1)], this.avail);
+    this.parts = [merged];
+    this.pos = 0;
+    return merged;
+  }
+}

@@ -1,0 +1,716 @@
+// One proxied session after login: client frames are decided and recorded
+// before they are forwarded; upstream frames are relayed as byte ranges while
+// a FIFO of expected responses tracks which command they belong to, so the
+// gateway can record results and slot its own responses (denials, fail-closed
+// errors) in exactly where PostgreSQL would have put them.
+import type { Socket } from "node:net";
+import { Command, Effect, type Connection, type Identity } from "@gatehouse/proto";
+import { DependencyError, type DecisionResult, type GatewayContext } from "@gatehouse/plugin-sdk";
+import type { Logger, UpstreamConfig } from "@gatehouse/runtime";
+import { auditParams, PROTOCOL, SessionAudit } from "./audit.js";
+import { FrameReader } from "./frames.js";
+import type { PgListenerOptions } from "./options.js";
+import {
+  errorResponse,
+  parseBind,
+  parseErrorFields,
+  parseExecute,
+  parseParse,
+  parseQuery,
+  parseTag,
+  parseTarget,
+  ProtocolError,
+  readyForQuery,
+  T,
+  tagRowCount,
+  TERMINATE,
+  typeName,
+  type BindParam,
+} from "./protocol.js";
+import { sendCancel, type UpstreamSession } from "./upstream.js";
+
+/** Per-command result accumulator. */
+interface Track {
+  id: string;
+  start: number;
+  rows: number;
+  /** DataRows of the statement being returned (a simple Query may hold several). */
+  stmtRows: number;
+  bytes: number;
+  tag: string;
+  errorCode: string;
+  errorMessage: string;
+}
+
+type Entry =
+  | { k: "query"; group: number; track: Track }
+  | { k: "execute"; group: number; track: Track }
+  | { k: "parse"; group: number; name: string; stmt: Prepared }
+  | { k: "bind" | "describe" | "close" | "sync"; group: number }
+  | { k: "synthetic"; group: number; bytes: Buffer; rfq: boolean };
+
+interface Prepared {
+  text: string;
+  decision: DecisionResult;
+  /** Group (Sync-delimited batch) in which `decision` was taken. */
+  group: number;
+}
+
+interface Portal {
+  stmt: Prepared;
+  params: BindParam[];
+}
+
+export interface SessionInit {
+  ctx: GatewayContext;
+  log: Logger;
+  opts: PgListenerOptions;
+  audit: SessionAudit;
+  identity: Identity;
+  connection: Connection;
+  upstreamConfig: UpstreamConfig;
+  client: Socket;
+  clientLeftover: Buffer;
+  upstream: UpstreamSession;
+  startedAt: number;
+  onEnd: (s: Session) => void;
+}
+
+const UPSTREAM_MAX_FRAME = 0x3fffffff;
+/** Pause reading the client when this much is buffered and not yet processed. */
+const CLIENT_HIGH_WATER = 1 << 20;
+
+/** Whether a command can drop prepared statements upstream (then our map is stale). */
+const DROPS_STATEMENTS = /(^|;)\s*(deallocate|discard)\b/i;
+
+export class Session {
+  private readonly ctx: GatewayContext;
+  private readonly log: Logger;
+  private readonly opts: PgListenerOptions;
+  private readonly audit: SessionAudit;
+  private readonly client: Socket;
+  private readonly up: Socket;
+  private readonly clientReader: FrameReader;
+  private readonly upReader = new FrameReader(UPSTREAM_MAX_FRAME, "upstream");
+
+  private readonly queue: Entry[] = [];
+  private qHead = 0;
+  /** Sync-delimited batch number of client messages. */
+  private group = 0;
+  /** Group in which the upstream reported an error (it skips to Sync). */
+  private failedGroup = -1;
+  /** Discarding client messages until Sync after a gateway-side error. */
+  private discarding = false;
+  private txStatus: number;
+
+  private readonly statements = new Map<string, Prepared>();
+  private readonly portals = new Map<string, Portal>();
+
+  private clientOut: Buffer[] = [];
+  private upOut: Buffer[] = [];
+  /** upOut holds a message that makes the upstream produce results (Query, Execute, Sync...). */
+  private upOutHasWork = false;
+  private pumping = false;
+  private clientPausedForUp = false;
+  private upPausedForClient = false;
+
+  private seq = 0;
+  private commands = 0;
+  private closed = false;
+  private sentTerminate = false;
+  private upstreamFatal: string | undefined;
+  private readonly done: Promise<void>;
+  private resolveDone!: () => void;
+
+  constructor(private readonly init: SessionInit) {
+    this.ctx = init.ctx;
+    this.log = init.log;
+    this.opts = init.opts;
+    this.audit = init.audit;
+    this.client = init.client;
+    this.up = init.upstream.socket;
+    this.txStatus = init.upstream.txStatus;
+    this.clientReader = new FrameReader(init.opts.maxMessageBytes, "client");
+    this.done = new Promise((r) => (this.resolveDone = r));
+  }
+
+  get sessionId(): string {
+    return this.audit.sessionId;
+  }
+
+  /** Start relaying (after the login answer has been written to the client). */
+  run(): void {
+    const { client, up } = this;
+    client.setNoDelay(true);
+    client.on("data", (c: Buffer) => this.guard(() => this.onClientData(c)));
+    client.on("drain", () => this.guard(() => this.maybeResumeUpstream()));
+    client.on("error", (e) => this.end(`client connection error: ${e.message}`));
+    client.on("close", () => this.end("client disconnected"));
+    up.on("data", (c: Buffer) => this.guard(() => this.onUpstreamData(c)));
+    up.on("drain", () => this.guard(() => this.maybeResumeClient()));
+    up.on("error", (e) => this.end(`upstream connection error: ${e.message}`));
+    up.on("close", () => this.end(this.upstreamFatal ? `upstream ended the session: ${this.upstreamFatal}` : "upstream closed the connection"));
+    if (this.init.upstream.leftover.length) this.onUpstreamData(this.init.upstream.leftover);
+    if (this.init.clientLeftover.length) this.onClientData(this.init.clientLeftover);
+    client.resume();
+    up.resume();
+  }
+
+  /** Resolves once both sides are closed and sessionEnd is recorded. */
+  whenDone(): Promise<void> {
+    return this.done;
+  }
+
+  /** Forward a CancelRequest to the upstream backend running this session's query. */
+  async cancel(): Promise<void> {
+    const u = this.init.upstream;
+    await sendCancel(this.init.upstreamConfig, u.pid, u.secret, this.opts.upstreamTimeoutMs);
+  }
+
+  /** Listener shutdown: tell the client like PostgreSQL does, then close. */
+  shutdown(): Promise<void> {
+    if (!this.closed) {
+      this.clientOut.push(errorResponse({ severity: "FATAL", code: "57P01", message: "gatehouse: terminating connection because the listener is shutting down" }));
+      this.end("listener stopped");
+    }
+    return this.done;
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  /** Run a socket handler; nothing a peer sends may throw out of it. */
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private fail(e: unknown): void {
+    if (this.closed) return;
+    if (e instanceof ProtocolError) {
+      this.log.warn({ session: this.sessionId, err: e.message }, "client protocol violation");
+      this.clientOut.push(errorResponse({ severity: "FATAL", code: "08P01", message: `gatehouse: protocol violation: ${e.message}` }));
+      this.end(`protocol violation: ${e.message}`);
+    } else {
+      this.log.error({ session: this.sessionId, err: e }, "session failed");
+      this.clientOut.push(errorResponse({ severity: "FATAL", code: "XX000", message: `gatehouse: internal error: ${(e as Error).message}` }));
+      this.end(`internal error: ${(e as Error).message}`);
+    }
+  }
+
+  private end(reason: string): void {
+    if (this.closed) return;
+    this.flushClient();
+    this.closed = true;
+    if (!this.up.destroyed) {
+      if (this.up.writable && !this.sentTerminate) this.up.end(TERMINATE);
+      else this.up.end();
+      setTimeout(() => this.up.destroy(), 2000).unref();
+    }
+    if (!this.client.destroyed) {
+      this.client.end();
+      setTimeout(() => this.client.destroy(), 2000).unref();
+    }
+    // Commands forwarded but never answered still get a result row.
+    for (let i = this.qHead; i < this.queue.length; i++) {
+      const e = this.queue[i]!;
+      if (e.k === "query" || e.k === "execute") this.finishTrack(e.track, { errorCode: "08006", errorMessage: `session ended before the result: ${reason}` });
+    }
+    this.queue.length = 0;
+    this.qHead = 0;
+    this.ctx.recordLater(
+      this.audit.event({
+        $case: "sessionEnd",
+        sessionEnd: { reason, durationMicros: Math.round((performance.now() - this.init.startedAt) * 1000), commands: this.commands },
+      }),
+    );
+    this.log.info({ session: this.sessionId, reason, commands: this.commands }, "session ended");
+    this.init.onEnd(this);
+    this.resolveDone();
+  }
+
+  // ---------------------------------------------------- client -> upstream
+
+  private onClientData(chunk: Buffer): void {
+    if (this.closed) return;
+    this.clientReader.push(chunk);
+    if (this.clientReader.buffered > CLIENT_HIGH_WATER) this.client.pause();
+    if (!this.pumping) void this.pump();
+  }
+
+  /** Handle client frames strictly in order; awaits only for decisions and audit acks. */
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      for (;;) {
+        if (this.closed) return;
+        const f = this.clientReader.next();
+        if (!f) break;
+        const pending = this.handleClient(f);
+        if (pending) {
+          // Let the upstream start on already-decided work while we wait; Parse/Bind
+          // alone produce nothing yet, so they wait to share one write with their Execute.
+          if (this.upOutHasWork) this.flushUpstream();
+          this.flushClient();
+          await pending;
+        }
+      }
+      this.flushUpstream();
+      this.flushClient();
+    } catch (e) {
+      this.fail(e);
+    } finally {
+      this.pumping = false;
+      this.maybeResumeClient();
+    }
+  }
+
+  private handleClient(f: Buffer): Promise<void> | void {
+    const t = f[0]!;
+    if (this.discarding) {
+      // PostgreSQL ignores everything up to Sync after an error; Flush stays harmless.
+      if (t === T.Sync) {
+        this.discarding = false;
+        return this.onSync(f);
+      }
+      if (t === T.Flush) return this.forward(f);
+      if (t === T.Terminate) return this.terminate(f);
+      return;
+    }
+    switch (t) {
+      case T.Query:
+        return this.onQuery(f);
+      case T.Parse:
+        return this.onParse(f);
+      case T.Bind:
+        return this.onBind(f);
+      case T.Execute:
+        return this.onExecute(f);
+      case T.Describe:
+        parseTarget(f);
+        this.forward(f);
+        return this.expect({ k: "describe", group: this.group });
+      case T.Close: {
+        const { kind, name } = parseTarget(f);
+        if (kind === 0x53) this.statements.delete(name);
+        else this.portals.delete(name);
+        this.forward(f);
+        return this.expect({ k: "close", group: this.group });
+      }
+      case T.Sync:
+        return this.onSync(f);
+      case T.Flush:
+      case T.CopyData:
+      case T.CopyDone:
+      case T.CopyFail:
+        // COPY payload belongs to a COPY statement that was already decided and recorded.
+        return this.forward(f);
+      case T.Terminate:
+        return this.terminate(f);
+      case T.FunctionCall:
+        // Calls a function by OID, bypassing statement policy: refused.
+        return this.synthesize(
+          errorResponse({ severity: "ERROR", code: "0A000", message: "gatehouse: the function call protocol is not supported; call the function with a SQL statement" }),
+          true,
+        );
+      default:
+        throw new ProtocolError(`unexpected message type ${typeName(t)}`);
+    }
+  }
+
+  private onSync(f: Buffer): void {
+    this.forward(f);
+    this.expect({ k: "sync", group: this.group });
+    this.group++;
+  }
+
+  private terminate(f: Buffer): void {
+    this.forward(f);
+    this.sentTerminate = true;
+    this.flushUpstream();
+    this.end("client terminated the session");
+  }
+
+  private newCommand(text: string, mode: string): Command {
+    return Command.fromPartial({
+      id: this.audit.ids.next(),
+      sessionId: this.sessionId,
+      connection: this.init.connection.name,
+      protocol: PROTOCOL,
+      text,
+      mode,
+      seq: ++this.seq,
+    });
+  }
+
+  private async decide(cmd: Command): Promise<DecisionResult | undefined> {
+    try {
+      const d = await this.ctx.decide(this.init.identity, this.init.connection, cmd);
+      // The session may have ended while we waited: then nothing more happens for this command.
+      return this.closed ? undefined : d;
+    } catch (e) {
+      if (!this.closed) this.failClosed(e, "policy");
+      return undefined;
+    }
+  }
+
+  /** Durably record the command event; false (and a 58000 answer) when audit is unavailable. */
+  private async record(cmd: Command, d: DecisionResult): Promise<boolean> {
+    if (this.closed) return false;
+    try {
+      await this.ctx.record(this.audit.command(cmd, d));
+      this.commands++;
+      return !this.closed;
+    } catch (e) {
+      if (!this.closed) this.failClosed(e, "audit");
+      return false;
+    }
+  }
+
+  private failClosed(e: unknown, fallback: DependencyError["dependency"]): void {
+    const dep = e instanceof DependencyError ? e.dependency : fallback;
+    const msg = (e as Error)?.message ?? String(e);
+    this.log.warn({ session: this.sessionId, dependency: dep, err: msg }, "statement refused: dependency unavailable");
+    this.refuse(errorResponse({ severity: "ERROR", code: "58000", message: `gatehouse: ${dep} unavailable: ${msg}; statement not executed` }));
+  }
+
+  /** Answer the current message with an error: a simple Query also gets ReadyForQuery, extended discards to Sync. */
+  private refuse(err: Buffer): void {
+    if (this.current === "simple") {
+      this.synthesize(err, true);
+    } else {
+      this.synthesize(err, false);
+      this.discarding = true;
+    }
+  }
+  private current: "simple" | "extended" = "simple";
+
+  private async onQuery(f: Buffer): Promise<void> {
+    this.current = "simple";
+    const cmd = this.newCommand(parseQuery(f), "simple");
+    const d = await this.decide(cmd);
+    if (!d || !(await this.record(cmd, d))) return;
+    if (d.decision.effect !== Effect.EFFECT_ALLOW) return this.refuse(denial(d, cmd));
+    if (DROPS_STATEMENTS.test(cmd.text)) this.statements.clear();
+    this.forward(f);
+    this.expect({ k: "query", group: this.group, track: newTrack(cmd.id) });
+    this.group++;
+  }
+
+  private async onParse(f: Buffer): Promise<void> {
+    this.current = "extended";
+    const { name, text } = parseParse(f);
+    // Decided now (cheap through the gateway's cache) so a denial answers the Parse like a parse error.
+    const probe = Command.fromPartial({ sessionId: this.sessionId, connection: this.init.connection.name, protocol: PROTOCOL, text, mode: "extended" });
+    const d = await this.decide(probe);
+    if (!d) return;
+    if (d.decision.effect !== Effect.EFFECT_ALLOW) {
+      if (name === "") this.statements.delete("");
+      const cmd = this.newCommand(text, "extended");
+      cmd.statements = probe.statements;
+      cmd.fingerprint = probe.fingerprint;
+      if (!(await this.record(cmd, d))) return;
+      return this.refuse(denial(d, cmd));
+    }
+    if (name !== "" && this.statements.has(name)) {
+      // PostgreSQL would refuse it too; forwarding would leave our text out of step with the upstream's.
+      return this.refuse(errorResponse({ severity: "ERROR", code: "42P05", message: `prepared statement "${name}" already exists` }));
+    }
+    const stmt: Prepared = { text, decision: d, group: this.group };
+    this.statements.set(name, stmt);
+    this.forward(f);
+    this.expect({ k: "parse", group: this.group, name, stmt });
+  }
+
+  private onBind(f: Buffer): void {
+    this.current = "extended";
+    const b = parseBind(f);
+    const stmt = this.statements.get(b.statement);
+    if (!stmt) {
+      const what = b.statement === "" ? "unnamed prepared statement" : `prepared statement "${b.statement}"`;
+      return this.refuse(
+        errorResponse({
+          severity: "ERROR",
+          code: "26000",
+          message: `${what} does not exist`,
+          hint: "gatehouse only binds statements prepared with a Parse message on this session",
+        }),
+      );
+    }
+    this.portals.set(b.portal, { stmt, params: b.params });
+    this.forward(f);
+    this.expect({ k: "bind", group: this.group });
+  }
+
+  private async onExecute(f: Buffer): Promise<void> {
+    this.current = "extended";
+    const name = parseExecute(f);
+    const portal = this.portals.get(name);
+    if (!portal) return this.refuse(errorResponse({ severity: "ERROR", code: "34000", message: `portal "${name}" does not exist` }));
+    const stmt = portal.stmt;
+    const cmd = this.newCommand(stmt.text, "extended");
+    cmd.params = auditParams(portal.params, this.opts.maxAuditParamBytes);
+    cmd.statements = stmt.decision.decision.classified;
+    let d = stmt.decision;
+    if (stmt.group !== this.group) {
+      // Prepared in an earlier batch: decide again so policy changes apply to long-lived statements.
+      const fresh = await this.decide(cmd);
+      if (!fresh) return;
+      d = stmt.decision = fresh;
+      stmt.group = this.group;
+    }
+    if (!(await this.record(cmd, d))) return;
+    if (d.decision.effect !== Effect.EFFECT_ALLOW) return this.refuse(denial(d, cmd));
+    if (DROPS_STATEMENTS.test(cmd.text)) this.statements.clear();
+    this.forward(f);
+    this.expect({ k: "execute", group: this.group, track: newTrack(cmd.id) });
+  }
+
+  private forward(f: Buffer): void {
+    appendContiguous(this.upOut, f);
+    const t = f[0];
+    if (t !== T.Parse && t !== T.Bind && t !== T.Describe && t !== T.Close) this.upOutHasWork = true;
+  }
+
+  private flushUpstream(): void {
+    if (this.upOut.length === 0 || this.closed) return;
+    const out = this.upOut;
+    this.upOut = [];
+    this.upOutHasWork = false;
+    let ok = true;
+    if (out.length === 1) ok = this.up.write(out[0]!);
+    else {
+      this.up.cork();
+      for (const b of out) ok = this.up.write(b);
+      this.up.uncork();
+    }
+    if (!ok && !this.clientPausedForUp) {
+      this.clientPausedForUp = true;
+      this.client.pause();
+    }
+  }
+
+  private maybeResumeClient(): void {
+    if (this.closed) return;
+    if (this.clientPausedForUp && !this.up.writableNeedDrain) this.clientPausedForUp = false;
+    if (!this.clientPausedForUp && this.clientReader.buffered <= CLIENT_HIGH_WATER && this.client.isPaused()) this.client.resume();
+  }
+
+  // ---------------------------------------------------- upstream -> client
+
+  private expect(e: Entry): void {
+    this.queue.push(e);
+    if (this.queue.length - this.qHead === 1) this.advance();
+  }
+
+  /** A gateway-made response, delivered when everything before it has been answered. */
+  private synthesize(bytes: Buffer, rfq: boolean): void {
+    this.expect({ k: "synthetic", group: this.group, bytes, rfq });
+    if (rfq) this.group++;
+  }
+
+  private get head(): Entry | undefined {
+    return this.qHead < this.queue.length ? this.queue[this.qHead] : undefined;
+  }
+
+  private pop(): void {
+    this.queue[this.qHead++] = undefined as unknown as Entry;
+    if (this.qHead === this.queue.length) {
+      this.queue.length = 0;
+      this.qHead = 0;
+    } else if (this.qHead > 1024 && this.qHead * 2 > this.queue.length) {
+      this.queue.splice(0, this.qHead);
+      this.qHead = 0;
+    }
+    this.advance();
+  }
+
+  /** Emit synthetic responses at the head; drop what the upstream skipped after an error. */
+  private advance(): void {
+    for (let e = this.head; e; e = this.head) {
+      if (e.k === "synthetic") {
+        this.qHead++;
+        if (e.group !== this.failedGroup) {
+          this.clientOut.push(e.bytes);
+          if (e.rfq) this.clientOut.push(readyForQuery(this.txStatus));
+        }
+      } else if (e.group === this.failedGroup && e.k !== "sync" && e.k !== "query") {
+        this.qHead++;
+        if (e.k === "parse") this.forget(e);
+        if (e.k === "execute") this.finishTrack(e.track, { errorCode: "", errorMessage: "not executed: an earlier message of the same batch failed", tag: "" });
+      } else break;
+    }
+    if (this.qHead === this.queue.length) {
+      this.queue.length = 0;
+      this.qHead = 0;
+    }
+  }
+
+  private onUpstreamData(chunk: Buffer): void {
+    if (this.closed) return;
+    this.upReader.push(chunk);
+    for (let f = this.upReader.next(); f; f = this.upReader.next()) {
+      appendContiguous(this.clientOut, f);
+      this.onUpstreamFrame(f);
+      if (this.closed) return;
+    }
+    this.flushClient();
+  }
+
+  private onUpstreamFrame(f: Buffer): void {
+    const t = f[0]!;
+    const head = this.head;
+    switch (t) {
+      case T.DataRow:
+      case T.CopyData:
+        if (head && (head.k === "query" || head.k === "execute")) {
+          head.track.stmtRows++;
+          head.track.bytes += f.length - 5;
+        }
+        return;
+      case T.CommandComplete:
+      case T.EmptyQueryResponse:
+      case T.PortalSuspended: {
+        if (!head || (head.k !== "query" && head.k !== "execute")) return this.desync(t);
+        const tr = head.track;
+        if (t === T.CommandComplete) {
+          tr.tag = parseTag(f);
+          // Statements returning rows count their DataRows; others report affected rows in the tag.
+          tr.rows += tr.stmtRows > 0 ? tr.stmtRows : (tagRowCount(tr.tag) ?? 0);
+        } else tr.rows += tr.stmtRows;
+        tr.stmtRows = 0;
+        if (head.k === "execute") {
+          this.finishTrack(tr, {});
+          this.pop();
+        }
+        return;
+      }
+      case T.ErrorResponse:
+        return this.onUpstreamError(f, head);
+      case T.ReadyForQuery:
+        this.txStatus = f[5]!;
+        if (!head || (head.k !== "sync" && head.k !== "query")) return this.desync(t);
+        if (head.k === "query") this.finishTrack(head.track, {});
+        if (head.group === this.failedGroup) this.failedGroup = -1;
+        return this.pop();
+      case T.ParseComplete:
+        return head?.k === "parse" ? this.pop() : this.desync(t);
+      case T.BindComplete:
+        return head?.k === "bind" ? this.pop() : this.desync(t);
+      case T.CloseComplete:
+        return head?.k === "close" ? this.pop() : this.desync(t);
+      case T.RowDescription:
+      case T.NoData:
+        if (head?.k === "describe") this.pop();
+        return;
+      default:
+        // ParameterStatus, Notice, Notification, ParameterDescription, Copy*Response, CopyDone: relay only.
+        return;
+    }
+  }
+
+  private onUpstreamError(f: Buffer, head: Entry | undefined): void {
+    const e = parseErrorFields(f);
+    const severity = e.V ?? e.S ?? "ERROR";
+    if (severity === "FATAL" || severity === "PANIC") {
+      // The upstream will close; the client sees the error, then the close.
+      this.upstreamFatal = `${e.C ?? ""} ${e.M ?? ""}`.trim();
+      return;
+    }
+    if (!head) return;
+    if (head.k === "query") {
+      if (!head.track.errorCode) {
+        head.track.errorCode = e.C ?? "";
+        head.track.errorMessage = e.M ?? "";
+      }
+      head.track.stmtRows = 0;
+      return;
+    }
+    if (head.k === "sync") return;
+    // Extended protocol: the upstream now skips everything up to Sync.
+    this.failedGroup = head.group;
+    if (head.k === "parse") this.forget(head);
+    if (head.k === "execute") this.finishTrack(head.track, { errorCode: e.C ?? "", errorMessage: e.M ?? "" });
+    this.pop();
+  }
+
+  /** A Parse the upstream rejected or skipped: the statement does not exist there. */
+  private forget(e: { name: string; stmt: Prepared }): void {
+    if (this.statements.get(e.name) === e.stmt) this.statements.delete(e.name);
+  }
+
+  private desync(t: number): void {
+    throw new Error(`upstream sent ${typeName(t)} while ${this.head ? `expecting a response to ${this.head.k}` : "no response was expected"}`);
+  }
+
+  private finishTrack(tr: Track, over: Partial<Pick<Track, "errorCode" | "errorMessage" | "tag">>): void {
+    this.ctx.recordLater(
+      this.audit.result({
+        commandId: tr.id,
+        rows: tr.rows,
+        bytes: tr.bytes,
+        durationMicros: Math.round((performance.now() - tr.start) * 1000),
+        errorCode: over.errorCode ?? tr.errorCode,
+        errorMessage: over.errorMessage ?? tr.errorMessage,
+        statusTag: over.tag ?? tr.tag,
+      }),
+    );
+  }
+
+  private flushClient(): void {
+    if (this.clientOut.length === 0 || this.closed || this.client.destroyed) return;
+    const out = this.clientOut;
+    this.clientOut = [];
+    let ok = true;
+    if (out.length === 1) ok = this.client.write(out[0]!);
+    else {
+      this.client.cork();
+      for (const b of out) ok = this.client.write(b);
+      this.client.uncork();
+    }
+    if (!ok && !this.upPausedForClient && !this.closed) {
+      this.upPausedForClient = true;
+      this.up.pause();
+    }
+  }
+
+  private maybeResumeUpstream(): void {
+    if (this.upPausedForClient && !this.closed) {
+      this.upPausedForClient = false;
+      this.up.resume();
+    }
+  }
+}
+
+function newTrack(id: string): Track {
+  return { id, start: performance.now(), rows: 0, stmtRows: 0, bytes: 0, tag: "", errorCode: "", errorMessage: "" };
+}
+
+/** Push `f`, merging it with the previous buffer when they are adjacent views of the same memory. */
+function appendContiguous(out: Buffer[], f: Buffer): void {
+  const last = out[out.length - 1];
+  if (last && last.buffer === f.buffer && last.byteOffset + last.length === f.byteOffset) {
+    out[out.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + f.length);
+  } else out.push(f);
+}
+
+/** The client-facing error for a DENY or REQUIRE_APPROVAL decision. */
+function denial(d: DecisionResult, cmd: Command): Buffer {
+  const dec = d.decision;
+  const ids = dec.policyIds.length ? dec.policyIds.join(", ") : "default-deny";
+  const details: string[] = [];
+  for (const s of dec.statements) {
+    if (s.effect === Effect.EFFECT_ALLOW) continue;
+    const st = cmd.statements[s.index];
+    const kind = st?.kind ? ` (${st.kind})` : "";
+    const by = s.policyIds.length ? ` by ${s.policyIds.join(", ")}` : "";
+    details.push(`statement ${s.index + 1}${kind}: action ${s.action || st?.action || "unknown"} ${s.effect === Effect.EFFECT_REQUIRE_APPROVAL ? "requires approval" : "denied"}${by}${s.reason ? `: ${s.reason}` : ""}`);
+  }
+  const message =
+    dec.effect === Effect.EFFECT_REQUIRE_APPROVAL
+      ? `gatehouse: approval required (policy ${ids}); approvals are not enabled on this listener`
+      : `gatehouse: denied by policy ${ids}: ${dec.reason || "not permitted"}`;
+  return errorResponse({ severity: "ERROR", code: "42501", message, detail: details.join("\n") || undefined });
+}

@@ -1,0 +1,101 @@
+// AuditPublisher and ensureAuditStream against a real nats-server (JetStream).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { jetstreamManager, DiscardPolicy, StorageType } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { AuditBatch, AuditEvent } from "@gatehouse/proto";
+import { AuditPublisher, ensureAuditStream } from "@gatehouse/runtime";
+import { startNats, type TestNats } from "./testing/nats-server.js";
+
+let nats: TestNats;
+let nc: NatsConnection;
+before(async () => {
+  nats = await startNats();
+  nc = await nats.connect();
+});
+after(async () => {
+  await nc?.close();
+  await nats?.stop();
+});
+
+const ev = (id: string) => AuditEvent.fromPartial({ id, sessionId: id.split(":")[0], timeUnixMicros: 1, body: { $case: "sessionEnd", sessionEnd: { reason: "bye" } } });
+
+/** Every event id in the stream, in stream order (one entry per stored copy). */
+async function streamEventIds(stream: string): Promise<{ ids: string[]; messages: number }> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(stream);
+  const ids: string[] = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+    const m = await jsm.streams.getMessage(stream, { seq });
+    if (!m) continue;
+    const batch = AuditBatch.decode(m.data);
+    assert.equal(m.header.get("Nats-Msg-Id"), batch.id);
+    ids.push(...batch.events.map((e) => e.id));
+  }
+  return { ids, messages: info.state.messages };
+}
+
+test("record() fails closed with a clear error when there is no audit stream", async () => {
+  const p = new AuditPublisher(nc, { ackTimeoutMs: 1000 });
+  await assert.rejects(p.record(ev("x:1")), /no audit stream/);
+  await p.close();
+});
+
+test("ensureAuditStream creates the stream as specified and is idempotent", async () => {
+  await ensureAuditStream(nc);
+  await ensureAuditStream(nc);
+  const jsm = await jetstreamManager(nc);
+  const c = (await jsm.streams.info("GATEHOUSE_AUDIT")).config;
+  assert.deepEqual(c.subjects, ["gatehouse.audit.>"]);
+  assert.equal(c.storage, StorageType.File);
+  assert.equal(c.discard, DiscardPolicy.New);
+  assert.equal(c.duplicate_window, 120_000_000_000);
+  assert.equal(c.deny_delete, true);
+  assert.equal(c.deny_purge, true);
+  assert.equal(c.max_age, 0);
+  await assert.rejects(jsm.streams.purge("GATEHOUSE_AUDIT"));
+});
+
+test("record() resolves after the ack; concurrent events are group-committed", async () => {
+  const p = new AuditPublisher(nc, { maxInFlight: 1 });
+  await p.record(ev("a:1"));
+  await Promise.all(Array.from({ length: 200 }, (_, i) => p.record(ev(`a:${i + 2}`))));
+  await p.close();
+  const { ids, messages } = await streamEventIds("GATEHOUSE_AUDIT");
+  assert.deepEqual([...ids].sort(), Array.from({ length: 201 }, (_, i) => `a:${i + 1}`).sort());
+  // 201 events in far fewer messages: the ones queued behind an in-flight publish share one.
+  assert.ok(messages < 50, `expected group commit, got ${messages} messages for 201 events`);
+});
+
+test("a stalled server: record() rejects after ackTimeoutMs; recordLater() is retried and stored exactly once", async () => {
+  const p = new AuditPublisher(nc, { ackTimeoutMs: 300 });
+  const before = (await streamEventIds("GATEHOUSE_AUDIT")).ids.length;
+  nats.proc.kill("SIGSTOP");
+  try {
+    await assert.rejects(p.record(ev("b:1")), /JetStream did not acknowledge the audit event within 300 ms/);
+    p.recordLater(ev("b:2"));
+    p.recordLater(ev("b:3"));
+    // Let at least one attempt of the later batch time out.
+    await new Promise((r) => setTimeout(r, 700));
+  } finally {
+    nats.proc.kill("SIGCONT");
+  }
+  await p.flush();
+  await p.close();
+  const { ids } = await streamEventIds("GATEHOUSE_AUDIT");
+  const added = ids.slice(before);
+  // b:2 and b:3 exactly once each, even though their batch was sent more than once.
+  assert.equal(added.filter((id) => id === "b:2").length, 1);
+  assert.equal(added.filter((id) => id === "b:3").length, 1);
+});
+
+test("the same batch id published twice is stored once (duplicate window)", async () => {
+  const p1 = new AuditPublisher(nc);
+  const p2 = new AuditPublisher(nc);
+  await p1.record(ev("d:1"));
+  await p2.record(ev("d:1")); // same event -> same batch id "d:1+1"
+  await p1.close();
+  await p2.close();
+  const { ids } = await streamEventIds("GATEHOUSE_AUDIT");
+  assert.equal(ids.filter((id) => id === "d:1").length, 1);
+});
