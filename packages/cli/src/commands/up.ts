@@ -394,12 +394,17 @@ async function up(values: Record<string, unknown>): Promise<number> {
     }
     resolveDone(code);
   };
+  let firstSignalAt = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     if (shuttingDown) {
+      // A terminal's Ctrl-C reaches both `npm start` and us, and npm forwards it
+      // too: only a second Ctrl-C a moment later means "force".
+      if (Date.now() - firstSignalAt < 1500) return;
       say(`${sig} again: killing everything now`);
       for (const c of running) if (c.alive) c.proc.kill("SIGKILL");
       process.exit(130);
     }
+    firstSignalAt = Date.now();
     void stopAll(0, `${sig}: stopping the stack`);
   };
   process.on("SIGINT", onSignal);
