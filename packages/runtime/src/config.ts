@@ -26,8 +26,10 @@ export interface UpstreamConfig {
   user: string;
   /** Name of the environment variable holding the upstream password. */
   passwordEnv?: string;
-  /** "disable" | "prefer" | "require" (default "prefer"). */
+  /** "disable" | "prefer" | "require" | "verify-ca" | "verify-full" (default "prefer"). */
   sslmode?: string;
+  /** CA bundle (PEM file) for verify-ca / verify-full. */
+  sslrootcert?: string;
 }
 
 export interface ConnectionConfig {

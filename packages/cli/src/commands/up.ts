@@ -3,7 +3,7 @@
 // reverse order on Ctrl-C; if one dies, say which and stop the rest.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { accessSync, constants, existsSync, mkdirSync } from "node:fs";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { configPath, DEFAULT_NATS_URL, loadConfig, type GatehouseConfig } from "@gatehouse/runtime";
@@ -75,7 +75,8 @@ EXAMPLES
       psql "host=127.0.0.1 port=15432 user=agent-1 dbname=demo"
 
 EXIT STATUS
-  0  stopped by Ctrl-C / SIGTERM after a clean start
+  0  stopped by Ctrl-C / SIGTERM (under \`npm start\`, npm itself reports 130
+     after a Ctrl-C, as it does for any interrupted script)
   1  a service failed to start or exited unexpectedly, or NATS is unavailable
   2  invalid options
 `;
@@ -182,7 +183,10 @@ class Child {
   }
 
   lastLines(n = 15): string {
-    return this.tail.slice(-n).map((l) => `    ${l}`).join("\n");
+    return this.tail
+      .slice(-n)
+      .map((l) => `    ${formatLine(this.name, l, "pretty") ?? l}`)
+      .join("\n");
   }
 
   waitReady(): Promise<void> {
@@ -295,6 +299,31 @@ function portFree(host: string, port: number): Promise<boolean> {
   });
 }
 
+/** Can a TCP connection be opened to the first server of a NATS URL? */
+function natsReachable(url: string): Promise<boolean> {
+  let host = "127.0.0.1";
+  let port = 4222;
+  try {
+    const u = new URL(url.split(",")[0]!.trim());
+    host = u.hostname || host;
+    port = u.port ? Number(u.port) : port;
+  } catch {
+    return Promise.resolve(false);
+  }
+  return new Promise((res) => {
+    const s = connect({ host, port, timeout: 3000 });
+    s.once("connect", () => {
+      s.destroy();
+      res(true);
+    });
+    s.once("timeout", () => {
+      s.destroy();
+      res(false);
+    });
+    s.once("error", () => res(false));
+  });
+}
+
 /** Name every configured port that something else already holds. */
 async function busyPorts(ports: Array<{ what: string; host: string; port: number }>): Promise<string[]> {
   const busy: string[] = [];
@@ -333,7 +362,7 @@ function banner(config: GatehouseConfig, cfgFile: string | undefined, natsUrl: s
   }
   lines.push(
     "  See the audit trail:",
-    `    npx gatehouse audit query${cfg} "SELECT time, type, identity_subject, command_text, effect, policy_ids FROM gatehouse.events ORDER BY time DESC LIMIT 20"`,
+    `    npx gatehouse audit query${cfg} "SELECT time, type, identity_subject, command_text, effect, policy_ids FROM events ORDER BY time DESC LIMIT 20"`,
     "",
     `  Start page and API: http://${config.api.host}:${config.api.port}/   health: http://${config.api.host}:${config.api.port}/healthz`,
   );
@@ -443,6 +472,9 @@ async function up(values: Record<string, unknown>): Promise<number> {
 
   try {
     if (externalNats) {
+      if (!(await natsReachable(natsUrl))) {
+        throw new Error(`no NATS server answers at ${natsUrl} (NATS_URL): start it, or unset NATS_URL to let gatehouse up run its own`);
+      }
       say(`using the NATS server at ${natsUrl} (NATS_URL)`);
     } else {
       const bin = natsServerBinary();

@@ -29,7 +29,7 @@ export function auditQueryRoutes(app: FastifyInstance, deps: ApiDeps): void {
     if (!identity) return reply;
     const body = (req.body ?? {}) as QueryBody;
     if (typeof body.sql !== "string" || body.sql.trim() === "") {
-      return reply.code(400).send({ error: "bad_request", message: 'the JSON body needs "sql": a read-only query, e.g. {"sql": "SELECT time, type, command_text FROM gatehouse.events ORDER BY time DESC LIMIT 20"}' });
+      return reply.code(400).send({ error: "bad_request", message: 'the JSON body needs "sql": a read-only query, e.g. {"sql": "SELECT time, type, command_text FROM events ORDER BY time DESC LIMIT 20"}' });
     }
     let maxRows = 0;
     if (body.maxRows !== undefined) {

@@ -30,7 +30,7 @@ No decision or no audit acknowledgement means no access.</p>
 <h2>Identity provider</h2>
 <p>Tokens are accepted from ${idpLink}.</p>
 <h2>Audit trail</h2>
-<pre><code>npx gatehouse audit query "SELECT time, type, identity_subject, command_text, effect, policy_ids FROM gatehouse.events ORDER BY time DESC LIMIT 20"</code></pre>
+<pre><code>npx gatehouse audit query "SELECT time, type, identity_subject, command_text, effect, policy_ids FROM events ORDER BY time DESC LIMIT 20"</code></pre>
 <p>Or <code>POST /api/v1/audit/query</code> with <code>{"sql": "..."}</code> and a bearer token of a member of the
 <code>auditors</code> or <code>dba</code> group. Health: <a href="/healthz">/healthz</a>.</p>
 </body></html>
