@@ -38,8 +38,21 @@ const installed = join(root, "node_modules", ".package-lock.json");
 if (!existsSync(lock)) fail("package-lock.json is missing; run this from a complete checkout of the repository.");
 if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(lock).mtimeMs) {
   say("installing dependencies (npm ci)...");
-  const ms = run(npm, ["ci", "--no-audit", "--no-fund"], "npm ci");
-  say(`dependencies installed in ${(ms / 1000).toFixed(1)} s`);
+  const started = Date.now();
+  const ci = spawnSync(npm, ["ci", "--no-audit", "--no-fund"], { cwd: root, stdio: ["ignore", "inherit", "pipe"], env: process.env, encoding: "utf8" });
+  if (ci.status !== 0) {
+    // npm 11 can refuse its own lockfile when it omits other platforms' optional
+    // binaries (EUSAGE "Missing: @bufbuild/buf-darwin-arm64 from lock file").
+    // `npm install` then installs exactly the locked versions; CI checks that the
+    // lockfile stayed unchanged.
+    if (!/EUSAGE|in sync/.test(ci.stderr ?? "")) {
+      process.stderr.write(ci.stderr ?? "");
+      fail(`npm ci failed (exit ${ci.status ?? ci.signal}); see the output above.`);
+    }
+    say("npm ci refused the lockfile (npm's platform-specific optional packages); installing the locked versions with npm install...");
+    run(npm, ["install", "--no-audit", "--no-fund"], "npm install");
+  }
+  say(`dependencies installed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
 // 2. Build: TypeScript project references, incremental (fast when nothing changed).
