@@ -45,11 +45,8 @@ if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(lock).mtime
     // binaries (EUSAGE "Missing: @bufbuild/buf-darwin-arm64 from lock file").
     // `npm install` then installs exactly the locked versions; CI checks that the
     // lockfile stayed unchanged.
-    if (!/EUSAGE|in sync/.test(ci.stderr ?? "")) {
-      process.stderr.write(ci.stderr ?? "");
-      fail(`npm ci failed (exit ${ci.status ?? ci.signal}); see the output above.`);
-    }
-    say("npm ci refused the lockfile (npm's platform-specific optional packages); installing the locked versions with npm install...");
+    process.stderr.write(ci.stderr ?? "");
+    say(`npm ci failed (exit ${ci.status ?? ci.signal}); installing the locked versions with npm install...`);
     run(npm, ["install", "--no-audit", "--no-fund"], "npm install");
   }
   say(`dependencies installed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
