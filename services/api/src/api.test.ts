@@ -11,7 +11,7 @@ import { AuditPublisher, connectBus, createLogger, resolveConfig, type Gatehouse
 import { startTokenForge, type TokenForge } from "@gatehouse/identity/testing";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { startApiService, type ApiService } from "./index.js";
-import { freePort, repoRoot, spawnUntil, startNatsServer, type Child } from "./testing/processes.js";
+import { freePort, repoRoot, startNats, startProcess, type Proc } from "@gatehouse/testing";
 
 let nats: { url: string; stop(): Promise<void> };
 let nc: NatsConnection;
@@ -22,7 +22,7 @@ const tmp = mkdtempSync(join(tmpdir(), "gatehouse-api-"));
 const log = createLogger("api-test", "silent");
 
 before(async () => {
-  nats = await startNatsServer();
+  nats = await startNats();
   nc = await connectBus("api-test", nats.url);
   forge = await startTokenForge();
   config = resolveConfig(
@@ -131,9 +131,13 @@ test("no audit service: 503 saying so", async () => {
 test("with the real audit service: auditors and DBAs read events; writes are refused", async () => {
   const cfgFile = join(tmp, "audit.yaml");
   writeFileSync(cfgFile, `dataDir: ${JSON.stringify(tmp)}\nnats:\n  url: ${nats.url}\naudit:\n  grpcPort: ${await freePort()}\n`);
-  let audit: Child | undefined;
+  let audit: Proc | undefined;
   try {
-    audit = await spawnUntil(process.execPath, [join(repoRoot, "services/audit/dist/main.js"), "--config", cfgFile], /"msg":"ready"/, { NATS_URL: nats.url, CLICKHOUSE_URL: "" }, 120_000);
+    audit = await startProcess("audit", process.execPath, [join(repoRoot, "services/audit/dist/main.js"), "--config", cfgFile], {
+      ready: /"msg":"ready"/,
+      env: { NATS_URL: nats.url, CLICKHOUSE_URL: "" },
+      timeoutMs: 120_000,
+    });
     const publisher = new AuditPublisher(nc, { ackTimeoutMs: 5000 });
     await publisher.record(
       AuditEvent.fromPartial({

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { parse } from "yaml";
 import { resolveConfig } from "@gatehouse/runtime";
-import { repoRoot } from "./testing/processes.js";
+import { repoRoot } from "@gatehouse/testing";
 
 const run = promisify(execFile);
 const read = (p: string) => readFileSync(join(repoRoot, p), "utf8");

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { once } from "node:events";
 import { promisify } from "node:util";
-import { freePort, repoRoot } from "./testing/processes.js";
+import { freePort, repoRoot } from "@gatehouse/testing";
 
 const run = promisify(execFile);
 const cli = join(repoRoot, "packages/cli/dist/main.js");

@@ -2,10 +2,10 @@
 // SIGTERM) and `gatehouse token` against it.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { freePort } from "@gatehouse/testing";
 import { spawn, execFile } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,14 +15,6 @@ import { createTokenVerifier } from "@gatehouse/identity";
 const repo = resolve(fileURLToPath(import.meta.url), "../../../..");
 const run = promisify(execFile);
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, "127.0.0.1");
-  await once(srv, "listening");
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {

@@ -2,29 +2,19 @@
 // real gRPC server: Decide/Classify/Status on both transports, hot reload, main.ts.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { startNats, type TestNats } from "@gatehouse/testing";
 import { Command, Effect, PolicyServiceService, type DecideRequest } from "@gatehouse/proto";
 import { createLogger, grpcClient, natsClient, resolveConfig, subjects } from "@gatehouse/runtime";
 import { startPolicyService, type PolicyServiceHandle } from "./index.js";
 
 const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Wait until `check` returns a value (polling), or fail naming what was awaited. */
 async function eventually<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
@@ -49,7 +39,7 @@ function request(sql: string): DecideRequest {
 
 let tmp: string;
 let policies: string;
-let natsProc: ChildProcess;
+let nats: TestNats;
 let natsUrl: string;
 let nc: NatsConnection;
 let svc: PolicyServiceHandle;
@@ -60,16 +50,9 @@ before(async () => {
   const { mkdirSync } = await import("node:fs");
   mkdirSync(policies);
   writeFileSync(join(policies, "read.cedar"), READ);
-  const port = await freePort();
-  natsUrl = `nats://127.0.0.1:${port}`;
-  natsProc = spawn("/usr/sbin/nats-server", ["-a", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
-  nc = await eventually("nats-server to accept connections", async () => {
-    try {
-      return await connect({ servers: natsUrl, timeout: 500 });
-    } catch {
-      return undefined;
-    }
-  });
+  nats = await startNats({ jetstream: false });
+  natsUrl = nats.url;
+  nc = await nats.connect();
   const config = resolveConfig({ policies, nats: { url: natsUrl }, policy: { grpcPort: 0 } }, tmp);
   svc = await startPolicyService(config, { log: createLogger("policy-test", "silent"), reloadIntervalMs: 200 });
 });
@@ -77,7 +60,7 @@ before(async () => {
 after(async () => {
   await svc?.stop();
   await nc?.close();
-  natsProc?.kill("SIGTERM");
+  await nats?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -43,7 +43,7 @@ export interface Stack {
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), "gatehouse-e2e-"));
-  const nats = await startNats(join(dir, "nats"));
+  const nats = await startNats();
   const forge = await startTokenForge();
   const pgPort = await freePort();
   const config = {
