@@ -9,24 +9,47 @@ const commands: Record<string, () => Promise<{ default: CliCommand }>> = {
   audit: () => import("./commands/audit.js"),
 };
 
-const USAGE = `gatehouse - access gateway for AI agents and CI jobs
+const USAGE = `NAME
+    gatehouse - access gateway for AI agents and CI jobs
 
-Usage:
-  gatehouse <command> [options]
+SYNOPSIS
+    gatehouse <command> [options]
+    gatehouse <command> --help
 
-Commands:
-  up                      start the whole local stack (NATS, ClickHouse, IdP, services, demo database)
-  token                   mint an access token from the local dev identity provider
-  policy validate|test    check Cedar policies, run policy test files
-  audit query "SQL"       run a read-only query on the audit store
+DESCRIPTION
+    Gatehouse sits between automated clients and production resources: it
+    verifies the client's OIDC token, decides every statement with Cedar
+    policies, and records the statement and its decision in a durable audit
+    trail (JetStream, then ClickHouse) before it reaches the target.
 
-Global options:
-  --config FILE           configuration file (default: $GATEHOUSE_CONFIG, else ./gatehouse.yaml)
-  -h, --help              show help for a command: gatehouse <command> --help
+COMMANDS
+    up                    start the whole local stack (NATS, embedded ClickHouse,
+                          dev identity provider, demo database, services)
+    token                 print an access token from the local dev identity provider
+    policy validate DIR   check Cedar policies against the Gatehouse schema
+    policy test FILE...   run policy test files (expected decisions for sample commands)
+    audit query "SQL"     run a read-only query on the audit store
 
-Environment:
-  GATEHOUSE_CONFIG, NATS_URL, CLICKHOUSE_URL, GATEHOUSE_DATA_DIR,
-  GATEHOUSE_PG_PORT, GATEHOUSE_API_PORT, GATEHOUSE_IDP_PORT
+GLOBAL OPTIONS
+    --config FILE         configuration file (default: $GATEHOUSE_CONFIG, else ./gatehouse.yaml)
+    -h, --help            show help; \`gatehouse <command> --help\` for a command
+
+ENVIRONMENT
+    GATEHOUSE_CONFIG      configuration file
+    NATS_URL              the bus (overrides nats.url)
+    CLICKHOUSE_URL        a ClickHouse server for the audit store (default: embedded chDB)
+    GATEHOUSE_DATA_DIR    runtime state directory (default .gatehouse)
+    GATEHOUSE_PG_PORT, GATEHOUSE_API_PORT, GATEHOUSE_IDP_PORT
+                          listener, web console/API and dev IdP ports
+
+EXAMPLES
+    npm start                                   # or: npx gatehouse up
+    PGPASSWORD=$(npx gatehouse token --sub agent-1 --groups agents) \\
+      psql "host=127.0.0.1 port=15432 user=agent-1 dbname=demo"
+    npx gatehouse audit query "SELECT * FROM denied_commands LIMIT 10"
+
+EXIT STATUS
+    0 on success, 1 on failure, 2 on a usage error.
 `;
 
 async function main(argv: string[]): Promise<number> {
