@@ -24,8 +24,8 @@ export function openChdbEngine(path: string): Engine {
     async exec(sql) {
       await session.queryAsync(sql);
     },
-    async insertJsonEachRow(table, body) {
-      await session.insert({ table, values: Buffer.from(body, "utf8"), format: "JSONEachRow" });
+    async insertCompactRows(table, columns, body) {
+      await session.insert({ table, columns: [...columns], values: Buffer.from(body, "utf8"), format: "JSONCompactEachRow" });
     },
     async selectCompact(sql) {
       return (await session.queryAsync(sql, { format: "JSONCompactEachRowWithNames" })).text();

@@ -26,12 +26,12 @@ export async function openServerEngine(url: string): Promise<Engine> {
     async exec(sql) {
       await client.command({ query: sql });
     },
-    async insertJsonEachRow(table, body) {
+    async insertCompactRows(table, columns, body) {
       const rows = body
         .split("\n")
         .filter((l) => l !== "")
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
-      await client.insert({ table, values: rows, format: "JSONEachRow" });
+        .map((l) => JSON.parse(l) as unknown[]);
+      await client.insert({ table, values: rows, format: "JSONCompactEachRow", columns: [columns[0]!, ...columns.slice(1)] });
     },
     async selectCompact(sql) {
       const rs = await client.query({ query: sql, format: "JSONCompactEachRowWithNames" });

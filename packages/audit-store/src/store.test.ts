@@ -113,3 +113,13 @@ test("data persists across close and reopen of the same directory", async () => 
   store = await openAuditStore({ chdbPath: join(dir, "ch") });
   assert.equal(await store.countEvents(), 4);
 });
+
+test("the compact insert format names every row field, in the order its values are written", async () => {
+  const { EVENT_COLUMNS, rowValuesJson } = await import("./rows.js");
+  const { eventRows } = await import("./index.js");
+  for (const row of eventRows(commandEvent("s9", 1, "SELECT 1", Effect.EFFECT_ALLOW), 3)) {
+    assert.deepEqual([...EVENT_COLUMNS].sort(), Object.keys(row).sort());
+    const values = JSON.parse(rowValuesJson(row)) as unknown[];
+    assert.deepEqual(values, EVENT_COLUMNS.map((c) => row[c]));
+  }
+});

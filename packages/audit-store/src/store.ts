@@ -5,7 +5,7 @@ import type { Engine } from "./engine.js";
 import { openChdbEngine } from "./chdb-engine.js";
 import { openServerEngine, redactUrl } from "./server-engine.js";
 import { checkReadOnlySql, readOnlyStatement, ReadOnlyQueryError } from "./readonly.js";
-import { eventRows, type EventRow } from "./rows.js";
+import { EVENT_COLUMNS, eventRows, rowValuesJson, type EventRow } from "./rows.js";
 import { schemaStatements } from "./schema.js";
 
 export interface AuditStoreOptions {
@@ -84,7 +84,9 @@ class Store implements AuditStore {
 
   async insertRows(rows: EventRow[]): Promise<number> {
     if (rows.length === 0) return 0;
-    await this.engine.insertJsonEachRow(this.table, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+    let body = "";
+    for (const r of rows) body += rowValuesJson(r) + "\n";
+    await this.engine.insertCompactRows(this.table, EVENT_COLUMNS, body);
     return rows.length;
   }
 

@@ -1,5 +1,6 @@
 // AuditPublisher and ensureAuditStream against a real nats-server (JetStream).
 import { test, before, after } from "node:test";
+import { readdirSync, readFileSync } from "node:fs";
 import assert from "node:assert/strict";
 import { jetstreamManager, DiscardPolicy, StorageType } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -71,6 +72,8 @@ test("a stalled server: record() rejects after ackTimeoutMs; recordLater() is re
   const p = new AuditPublisher(nc, { ackTimeoutMs: 300 });
   const before = (await streamEventIds("GATEHOUSE_AUDIT")).ids.length;
   nats.proc.kill("SIGSTOP");
+  // kill() only queues the signal: wait until every thread of the server has stopped.
+  await waitStopped(nats.proc.pid!);
   try {
     await assert.rejects(p.record(ev("b:1")), /JetStream did not acknowledge the audit event within 300 ms/);
     p.recordLater(ev("b:2"));
@@ -89,6 +92,22 @@ test("a stalled server: record() rejects after ackTimeoutMs; recordLater() is re
   assert.equal(added.filter((id) => id === "b:3").length, 1);
 });
 
+/** Resolves once every thread of process `pid` is in state T (stopped). */
+async function waitStopped(pid: number): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const states = readdirSync(`/proc/${pid}/task`).map((t) => {
+      try {
+        return readFileSync(`/proc/${pid}/task/${t}/stat`, "utf8").split(") ")[1]![0];
+      } catch {
+        return "T"; // the thread is gone
+      }
+    });
+    if (states.every((st) => st === "T" || st === "t")) return;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  throw new Error(`nats-server (pid ${pid}) did not stop after SIGSTOP`);
+}
+
 test("the same batch id published twice is stored once (duplicate window)", async () => {
   const p1 = new AuditPublisher(nc);
   const p2 = new AuditPublisher(nc);
@@ -98,4 +117,27 @@ test("the same batch id published twice is stored once (duplicate window)", asyn
   await p2.close();
   const { ids } = await streamEventIds("GATEHOUSE_AUDIT");
   assert.equal(ids.filter((id) => id === "d:1").length, 1);
+});
+
+test("recordLater() events ride along with the next record() in one message, or go out on their own", async () => {
+  await ensureAuditStream(nc);
+  const before = (await streamEventIds("GATEHOUSE_AUDIT")).messages;
+  const p = new AuditPublisher(nc, { laterDelayMs: 60_000 });
+  p.recordLater(ev("l:1"));
+  p.recordLater(ev("l:2"));
+  await p.record(ev("l:3"));
+  const after = await streamEventIds("GATEHOUSE_AUDIT");
+  assert.equal(after.messages, before + 1, "one message for the two later events and the recorded one");
+  assert.deepEqual(after.ids.slice(-3), ["l:1", "l:2", "l:3"]);
+  // Alone, a later event still leaves (here on close(), which flushes everything).
+  p.recordLater(ev("l:4"));
+  await p.close();
+  const last = await streamEventIds("GATEHOUSE_AUDIT");
+  assert.equal(last.messages, before + 2);
+  assert.deepEqual(last.ids.slice(-1), ["l:4"]);
+  const q = new AuditPublisher(nc, { laterDelayMs: 1 });
+  q.recordLater(ev("l:5"));
+  await q.flush();
+  assert.deepEqual((await streamEventIds("GATEHOUSE_AUDIT")).ids.slice(-1), ["l:5"]);
+  await q.close();
 });

@@ -17,7 +17,10 @@ import { eventRows, undecodableRow, type AuditStore, type EventRow } from "@gate
 import type { Logger } from "@gatehouse/runtime";
 
 export const CONSUMER_NAME = "audit-writer";
-const ACK_WAIT_MS = 30_000;
+// Redelivery delay of a message fetched but never acked (e.g. sent to a fetch
+// the client had already given up): short, because redelivered messages are
+// checked against the store before they are written again.
+const ACK_WAIT_MS = 10_000;
 const MAX_ACK_PENDING = 10_000;
 const FETCH_EXPIRES_MS = 1000;
 const NAK_DELAY_MS = 2000;
@@ -69,22 +72,22 @@ export async function startWriter(nc: NatsConnection, stream: string, store: Aud
   const startMaxSeq = await store.maxStreamSeq();
   const stats: WriterStats = { lastStreamSeq: startMaxSeq, rowsWritten: 0 };
   let stopping = false;
-  let current: ConsumerMessages | undefined;
   let failures = 0;
 
   const loop = async () => {
     while (!stopping) {
       const batch: JsMsg[] = [];
       try {
-        current = await consumer.fetch({ max_messages: fetchSize, expires: FETCH_EXPIRES_MS });
-        for await (const m of current) batch.push(m);
+        const messages: ConsumerMessages = await consumer.fetch({ max_messages: fetchSize, expires: FETCH_EXPIRES_MS });
+        for await (const m of messages) batch.push(m);
       } catch (e) {
-        if (stopping) break;
-        log.error({ err: (e as Error).message }, "cannot fetch from the audit stream; retrying");
-        await sleep(Math.min(5000, 250 * 2 ** Math.min(failures++, 5)));
-        continue;
-      } finally {
-        current = undefined;
+        // e.g. "heartbeats missed" when this process was starved of CPU. What the
+        // fetch received is still written below (it would otherwise come back only
+        // after ACK_WAIT_MS); what the server sends to the abandoned fetch does.
+        if (!stopping) {
+          log.warn({ err: (e as Error).message, received: batch.length }, "fetch from the audit stream ended early; fetching again");
+          if (batch.length === 0) await sleep(Math.min(5000, 250 * 2 ** Math.min(failures++, 5)));
+        }
       }
       if (batch.length === 0) continue;
       try {
@@ -112,8 +115,10 @@ export async function startWriter(nc: NatsConnection, stream: string, store: Aud
     },
     async stop() {
       stopping = true;
-      // Ends the current fetch early; what it already received is still written.
-      await current?.close().catch(() => undefined);
+      // The current fetch runs to its end (at most FETCH_EXPIRES_MS) and what it
+      // brings is written and acked. Closing it early would drop messages the
+      // server has already sent for the pull request: they would come back only
+      // after ACK_WAIT_MS.
       await done;
     },
   };

@@ -96,6 +96,8 @@ async function main() {
   if (bouncer) targets.push(["pgbouncer", `host=127.0.0.1 port=${bouncer.port} user=postgres dbname=${DB} sslmode=disable`]);
   const results: Array<{ mode: string; clients: number; target: string; tps: number; lat: number }> = [];
   try {
+    // Warm-up (not measured): JIT, connection paths and the decision cache.
+    for (const [, dsn] of targets) await run("pgbench", ["-S", "-n", "-c", "2", "-T", "2", dsn]);
     for (const mode of ["simple", "extended"]) {
       for (const clients of [1, 8]) {
         const samples = new Map<string, Sample[]>();
