@@ -108,3 +108,138 @@ SELECT time, identity_subject, identity_name, connection, command_text, actions,
 FROM gatehouse.commands_with_decisions
 WHERE effect = 'deny'
 ORDER BY time DESC;
+
+-- Tamper evidence (packages/audit-integrity, docs/decisions.md). The audit
+-- service links events in a hash chain in JetStream order. Every row of an event
+-- carries its chain position; the event's first row also carries the event's
+-- protobuf bytes as published (base64) and the chain hash after it, so
+-- `gatehouse audit verify` can recompute the chain and re-derive every column.
+-- Added with ALTER so existing stores gain them too.
+ALTER TABLE gatehouse.events ADD COLUMN IF NOT EXISTS chain_pos UInt64 DEFAULT 0;
+ALTER TABLE gatehouse.events ADD COLUMN IF NOT EXISTS chain_index UInt32 DEFAULT 0;
+ALTER TABLE gatehouse.events ADD COLUMN IF NOT EXISTS chain_hash String DEFAULT '';
+ALTER TABLE gatehouse.events ADD COLUMN IF NOT EXISTS event_bytes String DEFAULT '';
+ALTER TABLE gatehouse.events ADD INDEX IF NOT EXISTS idx_chain_pos chain_pos TYPE minmax GRANULARITY 1;
+
+-- Signed checkpoints (also kept in the JetStream stream GATEHOUSE_AUDIT_CHECKPOINTS,
+-- which is the copy verify trusts; this one must match it).
+CREATE TABLE IF NOT EXISTS gatehouse.checkpoints
+(
+    from_pos            UInt64,
+    to_pos              UInt64,
+    from_stream_seq     UInt64,
+    to_stream_seq       UInt64,
+    prev_head           String,
+    head                String,
+    merkle_root         String,
+    time                String,
+    key_id              String,
+    public_key          String,
+    signature           String,
+    inserted_at         DateTime64(6, 'UTC') DEFAULT now64(6)
+)
+ENGINE = ReplacingMergeTree(inserted_at)
+ORDER BY from_pos;
+
+-- Masking evidence (plugins/protocol-postgres masking, issue 3): one 'masking' row
+-- per command, column (or position) and entity, with the strategy and how many
+-- values were masked; never a value. source = 'result' (what the client saw) or
+-- 'audit' (bind parameters, query text and error messages masked in the audit trail).
+CREATE VIEW IF NOT EXISTS gatehouse.masking_events AS
+SELECT
+    time,
+    event_id,
+    session_id,
+    connection,
+    identity_subject,
+    identity_groups,
+    command_id,
+    JSONExtractString(details, 'column')   AS column,
+    JSONExtractInt(details, 'position')    AS position,
+    JSONExtractString(details, 'entity')   AS entity,
+    JSONExtractString(details, 'strategy') AS strategy,
+    JSONExtractString(details, 'source')   AS source,
+    JSONExtractString(details, 'key_id')   AS key_id,
+    rows                                   AS count
+FROM gatehouse.events FINAL
+WHERE type = 'masking';
+
+-- Per session: what was masked, how often.
+CREATE VIEW IF NOT EXISTS gatehouse.masking_by_session AS
+SELECT session_id, any(identity_subject) AS identity_subject, source, column, entity, strategy,
+       sum(count) AS values_masked, uniqExact(command_id) AS commands, min(time) AS first_time, max(time) AS last_time
+FROM gatehouse.masking_events
+GROUP BY session_id, source, column, entity, strategy;
+
+-- Approvals (services/approval, docs/approvals.md). Ticket and grant state changes
+-- are rows of type 'approval' (status_tag: ticket_created, vote, approved, denied,
+-- expired, withdrawn, grant_created, grant_revoked; details: ticket_id, grant_id,
+-- approved_by...). The decision row of a command that needed approval carries
+-- details.approval = {ticket_id, grant_id, outcome, approvers}.
+--
+-- Every executed privileged command (decision require_approval, outcome approved or
+-- granted) with the approval service's own record of who approved it: the ticket's
+-- 'approved' event, or for a standing grant the 'grant_created' event.
+CREATE VIEW IF NOT EXISTS gatehouse.approved_commands AS
+SELECT
+    c.time                  AS time,
+    c.session_id            AS session_id,
+    c.command_id            AS command_id,
+    c.identity_subject      AS requester,
+    c.connection            AS connection,
+    c.command_text          AS command_text,
+    d.policy_ids            AS policy_ids,
+    d.outcome               AS outcome,
+    d.ticket_id             AS ticket_id,
+    d.grant_id              AS grant_id,
+    a.approved_by           AS approvers,
+    a.time                  AS approved_at,
+    a.event_id              AS approval_event_id,
+    toBool(r.event_id != '') AS has_result,
+    r.rows                  AS rows,
+    r.error_code            AS error_code
+FROM
+(
+    SELECT
+        *,
+        JSONExtractString(details, 'approval', 'outcome')   AS outcome,
+        JSONExtractString(details, 'approval', 'ticket_id') AS ticket_id,
+        JSONExtractString(details, 'approval', 'grant_id')  AS grant_id,
+        if(outcome = 'granted', concat('grant:', grant_id), concat('ticket:', ticket_id)) AS approval_ref
+    FROM gatehouse.events FINAL
+    WHERE type = 'decision' AND effect = 'require_approval'
+) AS d
+INNER JOIN (SELECT * FROM gatehouse.events FINAL WHERE type = 'command') AS c
+    ON c.session_id = d.session_id AND c.command_id = d.command_id
+LEFT JOIN
+(
+    SELECT
+        event_id,
+        time,
+        if(status_tag = 'grant_created', concat('grant:', JSONExtractString(details, 'grant_id')), concat('ticket:', JSONExtractString(details, 'ticket_id'))) AS approval_ref,
+        JSONExtract(details, 'approved_by', 'Array(String)') AS approved_by
+    FROM gatehouse.events FINAL
+    WHERE type = 'approval' AND status_tag IN ('approved', 'grant_created')
+) AS a
+    ON a.approval_ref = d.approval_ref
+LEFT JOIN (SELECT * FROM gatehouse.events FINAL WHERE type = 'result') AS r
+    ON r.session_id = d.session_id AND r.command_id = d.command_id
+WHERE d.outcome IN ('approved', 'granted');
+
+-- Every ticket with its final state, requester, approvers and how long it waited.
+CREATE VIEW IF NOT EXISTS gatehouse.approval_tickets AS
+SELECT
+    JSONExtractString(details, 'ticket_id')                      AS ticket_id,
+    argMax(effect, time)                                         AS state,
+    argMax(JSONExtractString(details, 'requester'), time)        AS requester,
+    any(connection)                                              AS connection,
+    any(command_text)                                            AS command_text,
+    any(policy_ids)                                              AS policy_ids,
+    argMax(JSONExtract(details, 'approved_by', 'Array(String)'), time) AS approved_by,
+    argMax(reason, time)                                         AS state_reason,
+    min(time)                                                    AS opened_at,
+    max(time)                                                    AS last_change_at,
+    dateDiff('millisecond', min(time), max(time))                AS wait_ms
+FROM gatehouse.events FINAL
+WHERE type = 'approval' AND JSONExtractString(details, 'ticket_id') != '' AND status_tag NOT IN ('grant_created', 'grant_revoked')
+GROUP BY ticket_id;

@@ -25,7 +25,7 @@ export function openChdbEngine(path: string): Engine {
       await session.queryAsync(sql);
     },
     async insertCompactRows(table, columns, body) {
-      await session.insert({ table, columns: [...columns], values: Buffer.from(body, "utf8"), format: "JSONCompactEachRow" });
+      await session.insert({ table, columns: [...columns], values: typeof body === "string" ? Buffer.from(body, "utf8") : body, format: "JSONCompactEachRow" });
     },
     async selectCompact(sql) {
       return (await session.queryAsync(sql, { format: "JSONCompactEachRowWithNames" })).text();

@@ -3,8 +3,8 @@ export interface Engine {
   readonly kind: "chdb" | "clickhouse";
   /** Run one statement that returns nothing useful (DDL). */
   exec(sql: string): Promise<void>;
-  /** Insert rows given as JSONCompactEachRow text (one JSON array per line, values in `columns` order). */
-  insertCompactRows(table: string, columns: readonly string[], body: string): Promise<void>;
+  /** Insert rows given as JSONCompactEachRow (UTF-8 text or bytes: one JSON array per line, values in `columns` order). */
+  insertCompactRows(table: string, columns: readonly string[], body: string | Buffer): Promise<void>;
   /** Run one query; the result in JSONCompactEachRowWithNames format. */
   selectCompact(sql: string): Promise<string>;
   /** Make `database` the default for later queries, so auditors can write `FROM events`. */

@@ -1,6 +1,7 @@
 // Bus events -> rows of gatehouse.events (see deploy/clickhouse/schema.sql).
 // One CommandEvent becomes two rows (command, decision); every other event one.
 import { Effect, type AuditEvent, type Command, type Decision } from "@gatehouse/proto";
+import { approvalRefDetails, approvalRow } from "./approval-rows.js";
 
 export interface EventRow {
   event_id: string;
@@ -37,7 +38,15 @@ export interface EventRow {
   status_tag: string;
   startup_parameters: Record<string, string>;
   details: string;
+  // Hash chain (set by the audit writer; see deploy/clickhouse/schema.sql).
+  chain_pos: number;
+  chain_index: number;
+  chain_hash: string;
+  event_bytes: string;
 }
+
+/** Columns filled by the chain, not derived from the event itself. */
+export const CHAIN_COLUMNS = ["chain_pos", "chain_index", "chain_hash", "event_bytes"] as const;
 
 /** Columns of gatehouse.events written by the audit service, in the order rowValuesJson() emits them. */
 export const EVENT_COLUMNS = [
@@ -46,6 +55,7 @@ export const EVENT_COLUMNS = [
   "command_id", "command_seq", "command_text", "command_params", "statement_kinds", "actions", "tables",
   "effect", "policy_ids", "policy_version", "reason", "decided_by", "rows", "bytes", "duration_us",
   "error_code", "error_message", "status_tag", "startup_parameters", "details",
+  "chain_pos", "chain_index", "chain_hash", "event_bytes",
 ] as const satisfies ReadonlyArray<keyof EventRow>;
 
 /**
@@ -59,6 +69,7 @@ export function rowValuesJson(r: EventRow): string {
     r.command_id, r.command_seq, r.command_text, r.command_params, r.statement_kinds, r.actions, r.tables,
     r.effect, r.policy_ids, r.policy_version, r.reason, r.decided_by, r.rows, r.bytes, r.duration_us,
     r.error_code, r.error_message, r.status_tag, r.startup_parameters, r.details,
+    r.chain_pos, r.chain_index, r.chain_hash, r.event_bytes,
   ]);
 }
 
@@ -135,6 +146,10 @@ function baseRow(ev: AuditEvent, streamSeq: number, fallbackMicros: number, time
     status_tag: "",
     startup_parameters: {},
     details: "{}",
+    chain_pos: 0,
+    chain_index: 0,
+    chain_hash: "",
+    event_bytes: "",
   };
 }
 
@@ -247,8 +262,20 @@ export function eventRows(ev: AuditEvent, streamSeq: number, fallbackMicros = Da
         cacheable: decision?.cacheable,
         parse_error: decision?.parseError || undefined,
         statements: decision?.statements.map((s) => ({ ...s, effect: effectName(s.effect) })) ?? [],
+        approval: approvalRefDetails(body.command.approval),
       });
       return [row, dec];
+    }
+    case "approval":
+      return [approvalRow(row, body.approval, (more) => details(extra, more))];
+    case "masking": {
+      // What was masked for a command, never the value: one row per column/entity/strategy.
+      const m = body.masking;
+      row.type = "masking";
+      row.command_id = m.commandId;
+      row.rows = m.count;
+      row.details = details(extra, { column: m.column, position: m.position, entity: m.entity, strategy: m.strategy, source: m.source, key_id: m.keyId || undefined });
+      return [row];
     }
     default:
       row.type = "unknown";

@@ -27,7 +27,7 @@ export async function openServerEngine(url: string): Promise<Engine> {
       await client.command({ query: sql });
     },
     async insertCompactRows(table, columns, body) {
-      const rows = body
+      const rows = (typeof body === "string" ? body : body.toString("utf8"))
         .split("\n")
         .filter((l) => l !== "")
         .map((l) => JSON.parse(l) as unknown[]);

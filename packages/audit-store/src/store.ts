@@ -30,6 +30,8 @@ export interface AuditStore {
   insertEvents(events: Array<{ event: AuditEvent; streamSeq: number }>): Promise<number>;
   /** Write prepared rows (e.g. an undecodable message). */
   insertRows(rows: EventRow[]): Promise<number>;
+  /** Write rows already encoded in a RowBuffer; resolves with the number of rows. */
+  insertRowBuffer(rows: RowBuffer): Promise<number>;
   /** One read-only statement; at most maxRows rows (default 1000). */
   query(sql: string, maxRows?: number): Promise<QueryResult>;
   /** Rows already stored for each of these stream sequences. */
@@ -38,8 +40,36 @@ export interface AuditStore {
   maxStreamSeq(): Promise<number>;
   /** Distinct events (exact, FINAL). */
   countEvents(): Promise<number>;
+  /** Write signed checkpoints to the checkpoints table (idempotent on fromPos). */
+  insertCheckpoints(cps: CheckpointRecord[]): Promise<void>;
+  /** Highest checkpoint fromPos stored (0 when none). */
+  maxCheckpointFrom(): Promise<number>;
+  /**
+   * The service's own queries (no read-only gate, no row limit): the writer's
+   * resume state. Not reachable through the Query API.
+   */
+  internalQuery(sql: string): Promise<Record<string, unknown>[]>;
+  /** Run a statement with full rights (maintenance and tamper tests only; not reachable through the Query API). */
+  adminExec(sql: string): Promise<void>;
   close(): Promise<void>;
 }
+
+/** A signed checkpoint as stored (the fields of @gatehouse/audit-integrity's Checkpoint). */
+export interface CheckpointRecord {
+  fromPos: number;
+  toPos: number;
+  fromStreamSeq: number;
+  toStreamSeq: number;
+  prevHead: string;
+  head: string;
+  merkleRoot: string;
+  time: string;
+  keyId: string;
+  publicKey: string;
+  signature: string;
+}
+
+const CHECKPOINT_COLUMNS = ["from_pos", "to_pos", "from_stream_seq", "to_stream_seq", "prev_head", "head", "merkle_root", "time", "key_id", "public_key", "signature"] as const;
 
 export const DEFAULT_MAX_ROWS = 1000;
 export const MAX_ROWS_LIMIT = 100_000;
@@ -84,10 +114,14 @@ class Store implements AuditStore {
 
   async insertRows(rows: EventRow[]): Promise<number> {
     if (rows.length === 0) return 0;
-    let body = "";
-    for (const r of rows) body += rowValuesJson(r) + "\n";
-    await this.engine.insertCompactRows(this.table, EVENT_COLUMNS, body);
+    await this.engine.insertCompactRows(this.table, EVENT_COLUMNS, compactBody(rows));
     return rows.length;
+  }
+
+  async insertRowBuffer(rows: RowBuffer): Promise<number> {
+    if (rows.rows === 0) return 0;
+    await this.engine.insertCompactRows(this.table, EVENT_COLUMNS, rows.bytes());
+    return rows.rows;
   }
 
   async query(sql: string, maxRows = DEFAULT_MAX_ROWS): Promise<QueryResult> {
@@ -129,9 +163,68 @@ class Store implements AuditStore {
     return Number(parseCompact(text, 1).rows[0]?.n ?? 0);
   }
 
+  async insertCheckpoints(cps: CheckpointRecord[]): Promise<void> {
+    if (cps.length === 0) return;
+    const body = cps
+      .map((c) => JSON.stringify([c.fromPos, c.toPos, c.fromStreamSeq, c.toStreamSeq, c.prevHead, c.head, c.merkleRoot, c.time, c.keyId, c.publicKey, c.signature]))
+      .join("\n");
+    await this.engine.insertCompactRows(`${this.database}.checkpoints`, CHECKPOINT_COLUMNS, body + "\n");
+  }
+
+  async maxCheckpointFrom(): Promise<number> {
+    const rows = await this.internalQuery(`SELECT max(from_pos) AS m FROM ${this.database}.checkpoints`);
+    return Number(rows[0]?.m ?? 0);
+  }
+
+  async internalQuery(sql: string): Promise<Record<string, unknown>[]> {
+    return parseCompact(await this.engine.selectCompact(sql), Number.MAX_SAFE_INTEGER).rows;
+  }
+
+  adminExec(sql: string): Promise<void> {
+    return this.engine.exec(sql);
+  }
+
   close(): Promise<void> {
     return this.engine.close();
   }
+}
+
+/**
+ * Event rows as JSONCompactEachRow lines, written straight into one growing
+ * Buffer as they are built: no row objects or multi-megabyte strings stay
+ * alive until the insert (the writer inserts thousands of rows at a time).
+ */
+export class RowBuffer {
+  private buf: Buffer;
+  private n = 0;
+  rows = 0;
+
+  constructor(expectedRows = 1024) {
+    this.buf = Buffer.allocUnsafe(Math.max(64 * 1024, expectedRows * 768));
+  }
+
+  add(r: EventRow): void {
+    const line = rowValuesJson(r);
+    const max = line.length * 3 + 1;
+    if (this.n + max > this.buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.n + max));
+      this.buf.copy(next, 0, 0, this.n);
+      this.buf = next;
+    }
+    this.n += this.buf.write(line, this.n, "utf8");
+    this.buf[this.n++] = 0x0a;
+    this.rows++;
+  }
+
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.n);
+  }
+}
+
+function compactBody(rows: EventRow[]): Buffer {
+  const b = new RowBuffer(rows.length);
+  for (const r of rows) b.add(r);
+  return b.bytes();
 }
 
 /** JSONCompactEachRowWithNames -> columns and row objects. */

@@ -7,6 +7,8 @@ const commands: Record<string, () => Promise<{ default: CliCommand }>> = {
   token: () => import("./commands/token.js"),
   policy: () => import("./commands/policy.js"),
   audit: () => import("./commands/audit.js"),
+  approvals: () => import("./commands/approvals.js"),
+  login: () => import("./commands/login.js"),
 };
 
 const USAGE = `NAME
@@ -29,6 +31,11 @@ COMMANDS
     policy validate DIR   check Cedar policies against the Gatehouse schema
     policy test FILE...   run policy test files (expected decisions for sample commands)
     audit query "SQL"     run a read-only query on the audit store
+    audit verify          check the audit trail's hash chain and signed checkpoints
+    audit prove EVENT_ID  print an inclusion proof (check it with audit check-proof)
+    approvals list|show|approve|deny|grants|revoke
+                          decide commands held for approval; standing grants
+    login                 save the access token the CLI acts as
 
 GLOBAL OPTIONS
     --config FILE         configuration file (default: $GATEHOUSE_CONFIG, else ./gatehouse.yaml)
@@ -36,6 +43,8 @@ GLOBAL OPTIONS
 
 ENVIRONMENT
     GATEHOUSE_CONFIG      configuration file
+    GATEHOUSE_TOKEN       access token for \`gatehouse approvals\` (else the one saved by login)
+    GATEHOUSE_API_URL     REST API for \`gatehouse approvals\` (default approvals.consoleUrl)
     NATS_URL              the bus (overrides nats.url)
     CLICKHOUSE_URL        a ClickHouse server for the audit store (default: embedded chDB)
     GATEHOUSE_DATA_DIR    runtime state directory (default .gatehouse)

@@ -68,9 +68,52 @@ export interface GatehouseConfig {
     clickhouseDatabase: string;
     batchSize: number;
     grpcPort: number;
+    /** Ed25519 private key (PEM) that signs checkpoints; $GATEHOUSE_AUDIT_SIGNING_KEY wins. */
+    signingKey: string;
+    /** Seal a checkpoint every this many events... */
+    checkpointEvents: number;
+    /** ...or after this long with events not yet sealed. */
+    checkpointIntervalMs: number;
+    /** JetStream stream holding the signed checkpoints. */
+    checkpointStream: string;
+    /** Most events per insert; without a backlog the writer collects for flushMs. */
+    flushEvents: number;
+    flushMs: number;
+    /** Lease of the single active (chaining) writer; a crashed writer's successor waits at most this long. */
+    writerLockTtlMs: number;
   };
   api: { host: string; port: number };
   idp: { enabled: boolean; host: string; port: number; issuer: string; audience: string };
+  approvals: ApprovalsConfig;
+}
+
+export interface WebhookConfig {
+  url: string;
+  /** "json" (generic payload) or "slack" (Slack-compatible incoming webhook). */
+  format: "json" | "slack";
+  /** Attempts after the first one (default 5), waiting backoffMs, 2x, 4x... (capped at 30 s). */
+  retries: number;
+  backoffMs: number;
+}
+
+export interface ApprovalsConfig {
+  /** JetStream KV bucket holding tickets and grants. */
+  bucket: string;
+  /** Base URL of the web console, put into notices and notifications. */
+  consoleUrl: string;
+  /** OIDC issuer and public client the console logs approvers in with (authorization code + PKCE). */
+  oidc: { issuer: string; clientId: string; scopes: string };
+  /** Longest hold a listener accepts, whatever a policy says (ms). */
+  maxHoldMs: number;
+  /** Per-call deadline of approval RPCs (ms). */
+  deadlineMs: number;
+  /** gRPC port of the approval service (127.0.0.1). */
+  grpcPort: number;
+  /** Longest standing grant an approver may open (minutes). */
+  maxGrantMinutes: number;
+  /** Groups whose members may create and revoke standing grants directly (approving a ticket with a window needs only ticket approval rights). */
+  grantorGroups: string[];
+  webhooks: WebhookConfig[];
 }
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
@@ -114,7 +157,8 @@ export function resolveConfig(raw: DeepPartial<GatehouseConfig> & Record<string,
   const issuer = process.env.GATEHOUSE_IDP_ISSUER ?? raw.idp?.issuer ?? `http://${idpHost}:${idpPort}`;
   const listeners: Record<string, ListenerConfig> = {};
   for (const [name, l] of Object.entries(raw.listeners ?? { postgres: {} })) {
-    listeners[name] = { ...(l as object), host: l?.host ?? "127.0.0.1", port: l?.port ?? 15432 } as ListenerConfig;
+    // Default ports: 15432 for postgres (and unknown protocols), 15022 for ssh.
+    listeners[name] = { ...(l as object), host: l?.host ?? "127.0.0.1", port: l?.port ?? (name === "ssh" ? 15022 : 15432) } as ListenerConfig;
   }
   if (listeners.postgres) listeners.postgres.port = envInt("GATEHOUSE_PG_PORT") ?? listeners.postgres.port;
   const connections: Record<string, ConnectionConfig> = {};
@@ -148,8 +192,16 @@ export function resolveConfig(raw: DeepPartial<GatehouseConfig> & Record<string,
       clickhouseDatabase: raw.audit?.clickhouseDatabase ?? "gatehouse",
       batchSize: raw.audit?.batchSize ?? 1000,
       grpcPort: envInt("GATEHOUSE_AUDIT_GRPC_PORT") ?? raw.audit?.grpcPort ?? 15092,
+      signingKey: at(raw.audit?.signingKey ?? `${dataDir}/audit/signing-key.pem`),
+      checkpointEvents: raw.audit?.checkpointEvents ?? 10_000,
+      checkpointIntervalMs: raw.audit?.checkpointIntervalMs ?? 10_000,
+      checkpointStream: raw.audit?.checkpointStream ?? "GATEHOUSE_AUDIT_CHECKPOINTS",
+      flushEvents: raw.audit?.flushEvents ?? 30_000,
+      flushMs: raw.audit?.flushMs ?? 250,
+      writerLockTtlMs: raw.audit?.writerLockTtlMs ?? 10_000,
     },
     api: { host: raw.api?.host ?? "127.0.0.1", port: envInt("GATEHOUSE_API_PORT") ?? raw.api?.port ?? 15080 },
+    approvals: approvalsConfig(raw, `http://${raw.api?.host ?? "127.0.0.1"}:${envInt("GATEHOUSE_API_PORT") ?? raw.api?.port ?? 15080}`, issuer),
     idp: {
       enabled: raw.idp?.enabled ?? true,
       host: idpHost,
@@ -157,5 +209,26 @@ export function resolveConfig(raw: DeepPartial<GatehouseConfig> & Record<string,
       issuer,
       audience: raw.idp?.audience ?? "gatehouse",
     },
+  };
+}
+
+function approvalsConfig(raw: Record<string, unknown>, apiUrl: string, idpIssuer: string): ApprovalsConfig {
+  const a = (raw.approvals ?? {}) as Partial<Omit<ApprovalsConfig, "webhooks" | "oidc">> & { webhooks?: Array<Partial<WebhookConfig>>; oidc?: Partial<ApprovalsConfig["oidc"]> };
+  const webhooks = (a.webhooks ?? []).map((w, i) => {
+    if (!w?.url || !/^https?:\/\//.test(w.url)) throw new Error(`approvals.webhooks[${i}].url must be an http(s) URL`);
+    const format = w.format ?? "json";
+    if (format !== "json" && format !== "slack") throw new Error(`approvals.webhooks[${i}].format must be "json" or "slack", got "${String(format)}"`);
+    return { url: w.url, format, retries: w.retries ?? 5, backoffMs: w.backoffMs ?? 500 };
+  });
+  return {
+    bucket: a.bucket ?? "gatehouse_approvals",
+    consoleUrl: (process.env.GATEHOUSE_CONSOLE_URL ?? a.consoleUrl ?? apiUrl).replace(/\/+$/, ""),
+    oidc: { issuer: a.oidc?.issuer ?? idpIssuer, clientId: a.oidc?.clientId ?? "gatehouse-console", scopes: a.oidc?.scopes ?? "openid profile groups" },
+    maxHoldMs: a.maxHoldMs ?? 24 * 3_600_000,
+    deadlineMs: a.deadlineMs ?? 2000,
+    grpcPort: envInt("GATEHOUSE_APPROVAL_GRPC_PORT") ?? a.grpcPort ?? 15093,
+    maxGrantMinutes: a.maxGrantMinutes ?? 8 * 60,
+    grantorGroups: a.grantorGroups ?? ["approvers"],
+    webhooks,
   };
 }

@@ -7,3 +7,5 @@ export * from "./config.js";
 export * from "./service.js";
 export * from "./audit-stream.js";
 export * from "./audit-publisher.js";
+export * from "./approval-subjects.js";
+export * from "./recording-stream.js";

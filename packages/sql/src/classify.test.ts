@@ -1,6 +1,6 @@
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { classifyNode, classifySql, fingerprintSql, initSql, SQL_KINDS, groupsOfKind, actionParents } from "./index.js";
+import { classifyNode, classifySql, fingerprintSql, literalShape, initSql, SQL_KINDS, groupsOfKind, actionParents } from "./index.js";
 
 before(() => initSql());
 
@@ -350,6 +350,50 @@ describe("parse errors and fingerprints", () => {
   });
   test("unparseable text has no fingerprint", () => {
     assert.equal(fingerprintSql("SELEC 1"), undefined);
+  });
+});
+
+describe("literal shape (memo key for fingerprints)", () => {
+  test("blanks numbers and plain strings, keeping length and everything else", () => {
+    assert.equal(literalShape("SELECT abalance FROM pgbench_accounts WHERE aid = 81234;"), "SELECT abalance FROM pgbench_accounts WHERE aid = 00000;");
+    assert.equal(literalShape("SELECT * FROM t1 WHERE name = 'it''s' AND x > 1.5e3"), "SELECT * FROM t1 WHERE name = 'xxxxx' AND x > 0.0e3");
+    assert.equal(literalShape("SELECT 'a' 'b', interval '1 day'"), "SELECT 'x' 'x', interval 'xxxxx'");
+  });
+  test("identifiers keep their digits", () => {
+    assert.equal(literalShape("SELECT c2 FROM t_2024"), "SELECT c2 FROM t_2024");
+  });
+  test("anything that changes how the rest is lexed is not shaped", () => {
+    for (const t of [
+      "SELECT 1 -- x",
+      "SELECT /* 1 */ 1",
+      'SELECT "a1" FROM t',
+      "SELECT $1",
+      "SELECT $$ 1 $$",
+      "SELECT E'a'",
+      "SELECT B'0101'",
+      "SELECT U&'d0061t'",
+      "SELECT N'x'",
+      "SELECT 'a\\'",
+      "SELECT 'unterminated",
+      "SELECT 'a\u0000b'",
+    ]) {
+      assert.equal(literalShape(t), undefined, t);
+    }
+  });
+  test("a string holding SQL cannot share a shape with that SQL", () => {
+    assert.notEqual(literalShape("SELECT 'x'; DROP TABLE t; SELECT 'x'"), literalShape("SELECT 'x''; DROP TABLE t; SELECT ''x'"));
+  });
+  test("texts with one shape have one fingerprint, and each equals the unmemoized one", () => {
+    const groups = [
+      ["SELECT * FROM t WHERE id = 1", "SELECT * FROM t WHERE id = 9", "SELECT * FROM t WHERE id = 0"],
+      ["DELETE FROM t WHERE name = 'bob'", "DELETE FROM t WHERE name = 'drp'", "DELETE FROM t WHERE name = 'a'''"],
+      ["UPDATE t SET v = 'x' WHERE id = 12", "UPDATE t SET v = ';' WHERE id = 99"],
+    ];
+    for (const g of groups) {
+      const shapes = new Set(g.map((t) => literalShape(t)));
+      assert.equal(shapes.size, 1, g.join(" | "));
+      for (const t of g) assert.equal(fingerprintSql(t), classifySql(t).fingerprint || undefined, t);
+    }
   });
 });
 

@@ -1,14 +1,21 @@
 // Audit event construction for one session: every event carries the session,
 // connection, identity and listener, and a deterministic "<session>:<n>" id.
 import type { AuditEvent, Command, Identity, Param, ResultEvent } from "@gatehouse/proto";
-import type { DecisionResult } from "@gatehouse/plugin-sdk";
+import type { DecisionResult, MaskingRuntime, MaskStrategy } from "@gatehouse/plugin-sdk";
 import { EventIds } from "@gatehouse/plugin-sdk";
 import type { BindParam } from "./protocol.js";
 
 export const PROTOCOL = "postgres";
 
+/** Audit text is masked with one strategy for everyone: no identity leaves clear values in the audit store. */
+const AUDIT_TEXT_STRATEGY: MaskStrategy = { kind: "redact" };
+const auditStrategy = (): MaskStrategy => AUDIT_TEXT_STRATEGY;
+
 export class SessionAudit {
   readonly ids: EventIds;
+  /** Recognizers for query text, bind parameters and error messages in events (set by the session). */
+  masking: MaskingRuntime | undefined;
+  private textMasking: { commandId: string; column: string; position: number; entity: string; count: number }[] = [];
   constructor(
     readonly sessionId: string,
     readonly connection: string,
@@ -34,11 +41,56 @@ export class SessionAudit {
   /** The command event; it reuses the command's id (one event per command). */
   command(command: Command, d: DecisionResult): AuditEvent {
     if (command.statements.length === 0 && d.decision.classified.length > 0) command.statements = d.decision.classified;
-    return this.event({ $case: "command", command: { command, decision: d.decision, decidedBy: d.decidedBy } }, command.id);
+    const shown = this.masking ? this.maskCommand(command) : command;
+    return this.event({ $case: "command", command: { command: shown, decision: d.decision, decidedBy: d.decidedBy, approval: undefined } }, command.id);
   }
 
   result(r: ResultEvent): AuditEvent {
+    if (this.masking && r.errorMessage) r = { ...r, errorMessage: this.maskAuditText(r.errorMessage, r.commandId, "error_message", -1) };
     return this.event({ $case: "result", result: r });
+  }
+
+  /** Masking events for the audit text masked since the last call (one per entity and place). */
+  takeTextMasking(): AuditEvent[] {
+    if (this.textMasking.length === 0) return [];
+    const out = this.textMasking.map((m) =>
+      this.event({
+        $case: "masking",
+        masking: { commandId: m.commandId, column: m.column, position: m.position, entity: m.entity, strategy: AUDIT_TEXT_STRATEGY.kind, count: m.count, keyId: "", source: "audit" },
+      }),
+    );
+    this.textMasking = [];
+    return out;
+  }
+
+  /** A copy of the command whose text and parameters carry no recognized confidential value. */
+  private maskCommand(c: Command): Command {
+    const text = this.maskAuditText(c.text, c.id, "query_text", -1);
+    let params = c.params;
+    if (params.some((p) => !p.isNull && p.text !== "")) {
+      params = c.params.map((p, i) => (p.isNull || p.text === "" ? p : { ...p, text: this.maskParam(p.text, p.binary, c.id, i) }));
+    }
+    return text === c.text && params === c.params ? c : { ...c, text, params };
+  }
+
+  /** A binary parameter is shown as \x hex: text sent in binary format is decoded, scanned, and kept hex when clean. */
+  private maskParam(text: string, binary: boolean, commandId: string, position: number): string {
+    if (!binary || !text.startsWith("\\x")) return this.maskAuditText(text, commandId, "param", position);
+    const hexEnd = text.indexOf("…");
+    const raw = Buffer.from(text.slice(2, hexEnd < 0 ? undefined : hexEnd), "hex");
+    const decoded = raw.toString("utf8");
+    if (!Buffer.from(decoded, "utf8").equals(raw)) return text;
+    const masked = this.maskAuditText(decoded, commandId, "param", position);
+    return masked === decoded ? text : masked + (hexEnd < 0 ? "" : text.slice(hexEnd));
+  }
+
+  private maskAuditText(text: string, commandId: string, column: string, position: number): string {
+    const r = this.masking!.maskText(text, auditStrategy);
+    if (r.actions.length === 0) return text;
+    const byEntity = new Map<string, number>();
+    for (const a of r.actions) byEntity.set(a.entity, (byEntity.get(a.entity) ?? 0) + 1);
+    for (const [entity, count] of byEntity) this.textMasking.push({ commandId, column, position, entity, count });
+    return r.text;
   }
 }
 

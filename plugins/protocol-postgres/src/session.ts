@@ -4,11 +4,13 @@
 // gateway can record results and slot its own responses (denials, fail-closed
 // errors) in exactly where PostgreSQL would have put them.
 import type { Socket } from "node:net";
-import { Command, Effect, type Connection, type Identity } from "@gatehouse/proto";
-import { DependencyError, type DecisionResult, type GatewayContext } from "@gatehouse/plugin-sdk";
+import { Command, Effect, type ApprovalRef, type Connection, type Identity } from "@gatehouse/proto";
+import { DependencyError, type ApprovalOutcome, type DecisionResult, type GatewayContext } from "@gatehouse/plugin-sdk";
 import type { Logger, UpstreamConfig } from "@gatehouse/runtime";
 import { auditParams, PROTOCOL, SessionAudit } from "./audit.js";
 import { FrameReader } from "./frames.js";
+import type { ResultMasker } from "./masking.js";
+import { describePortal, maskerFor, maskingEvents, prefetchCatalog, prepareCopies, type MaskingSetup } from "./masking-session.js";
 import type { PgListenerOptions } from "./options.js";
 import {
   errorResponse,
@@ -40,6 +42,8 @@ interface Track {
   tag: string;
   errorCode: string;
   errorMessage: string;
+  /** Rewrites this command's result frames when its decision carries a masking plan. */
+  masker?: ResultMasker;
 }
 
 type Entry =
@@ -47,7 +51,9 @@ type Entry =
   | { k: "execute"; group: number; track: Track }
   | { k: "parse"; group: number; name: string; stmt: Prepared }
   | { k: "bind" | "describe" | "close" | "sync"; group: number }
-  | { k: "synthetic"; group: number; bytes: Buffer; rfq: boolean };
+  | { k: "synthetic"; group: number; bytes: Buffer; rfq: boolean }
+  /** The gateway's own Describe of a portal it masks: its answer is consumed, not relayed. */
+  | { k: "maskdescribe"; group: number; track: Track };
 
 interface Prepared {
   text: string;
@@ -92,6 +98,7 @@ export class Session {
   private readonly up: Socket;
   private readonly clientReader: FrameReader;
   private readonly upReader = new FrameReader(UPSTREAM_MAX_FRAME, "upstream");
+  private readonly maskingSetup: MaskingSetup;
 
   private readonly queue: Entry[] = [];
   private qHead = 0;
@@ -127,6 +134,10 @@ export class Session {
     this.log = init.log;
     this.opts = init.opts;
     this.audit = init.audit;
+    this.audit.masking = init.ctx.masking;
+    this.maskingSetup = { ctx: init.ctx, connection: init.connection.name, tags: init.connection.tags, upstream: init.upstreamConfig, timeoutMs: init.opts.upstreamTimeoutMs };
+    // Before the client can open a transaction (a single-backend upstream would make the lookup wait for it).
+    prefetchCatalog(this.maskingSetup);
     this.client = init.client;
     this.up = init.upstream.socket;
     this.txStatus = init.upstream.txStatus;
@@ -163,6 +174,8 @@ export class Session {
 
   /** Forward a CancelRequest to the upstream backend running this session's query. */
   async cancel(): Promise<void> {
+    // A command held for approval is not upstream yet: cancelling it withdraws its ticket.
+    if (this.holdAbort) return void this.holdAbort.abort("the client cancelled the statement (CancelRequest)");
     const u = this.init.upstream;
     await sendCancel(this.init.upstreamConfig, u.pid, u.secret, this.opts.upstreamTimeoutMs);
   }
@@ -204,6 +217,7 @@ export class Session {
     if (this.closed) return;
     this.flushClient();
     this.closed = true;
+    this.holdAbort?.abort(`session ended: ${reason}`);
     if (!this.up.destroyed) {
       if (this.up.writable && !this.sentTerminate) this.up.end(TERMINATE);
       else this.up.end();
@@ -357,10 +371,13 @@ export class Session {
   }
 
   /** Durably record the command event; false (and a 58000 answer) when audit is unavailable. */
-  private async record(cmd: Command, d: DecisionResult): Promise<boolean> {
+  private async record(cmd: Command, d: DecisionResult, approval?: ApprovalRef): Promise<boolean> {
     if (this.closed) return false;
     try {
-      await this.ctx.record(this.audit.command(cmd, d));
+      const ev = this.audit.command(cmd, d);
+      if (approval && ev.body?.$case === "command") ev.body.command.approval = approval;
+      await this.ctx.record(ev);
+      for (const ev of this.audit.takeTextMasking()) this.ctx.recordLater(ev);
       this.commands++;
       return !this.closed;
     } catch (e) {
@@ -391,11 +408,20 @@ export class Session {
     this.current = "simple";
     const cmd = this.newCommand(parseQuery(f), "simple");
     const d = await this.decide(cmd);
-    if (!d || !(await this.record(cmd, d))) return;
-    if (d.decision.effect !== Effect.EFFECT_ALLOW) return this.refuse(denial(d, cmd));
+    if (!d) return;
+    const approval = await this.hold(cmd, d);
+    if (approval === null) return;
+    const masker = await this.maskerFor(approval ? approvedDecision(d) : d);
+    if (masker === null || !(await this.record(cmd, d, approval))) return;
+    if (d.decision.effect !== Effect.EFFECT_ALLOW && !approval) return this.refuse(denial(d, cmd));
+    // COPY sends no column descriptions: describe its rows first (on a side connection).
+    if (masker && cmd.statements.some((st) => st.flags.includes("copy_to"))) {
+      await prepareCopies(this.maskingSetup, masker, cmd.text, cmd.statements);
+      if (this.closed) return;
+    }
     if (DROPS_STATEMENTS.test(cmd.text)) this.statements.clear();
     this.forward(f);
-    this.expect({ k: "query", group: this.group, track: newTrack(cmd.id) });
+    this.expect({ k: "query", group: this.group, track: newTrack(cmd.id, masker) });
     this.group++;
   }
 
@@ -406,7 +432,8 @@ export class Session {
     const probe = Command.fromPartial({ sessionId: this.sessionId, connection: this.init.connection.name, protocol: PROTOCOL, text, mode: "extended" });
     const d = await this.decide(probe);
     if (!d) return;
-    if (d.decision.effect !== Effect.EFFECT_ALLOW) {
+    // A statement that needs approval is prepared as usual and held when it is executed.
+    if (d.decision.effect !== Effect.EFFECT_ALLOW && !(d.decision.effect === Effect.EFFECT_REQUIRE_APPROVAL && this.ctx.requestApproval)) {
       if (name === "") this.statements.delete("");
       const cmd = this.newCommand(text, "extended");
       cmd.statements = probe.statements;
@@ -461,11 +488,106 @@ export class Session {
       d = stmt.decision = fresh;
       stmt.group = this.group;
     }
-    if (!(await this.record(cmd, d))) return;
-    if (d.decision.effect !== Effect.EFFECT_ALLOW) return this.refuse(denial(d, cmd));
+    const approval = await this.hold(cmd, d);
+    if (approval === null) return;
+    const masker = await this.maskerFor(approval ? approvedDecision(d) : d);
+    if (masker === null || !(await this.record(cmd, d, approval))) return;
+    if (d.decision.effect !== Effect.EFFECT_ALLOW && !approval) return this.refuse(denial(d, cmd));
+    if (masker && cmd.statements.some((st) => st.flags.includes("copy_to"))) {
+      await prepareCopies(this.maskingSetup, masker, cmd.text, cmd.statements);
+      if (this.closed) return;
+    }
     if (DROPS_STATEMENTS.test(cmd.text)) this.statements.clear();
+    const track = newTrack(cmd.id, masker);
+    if (masker) {
+      // Ask for the portal's row layout (with its result formats) right before it runs.
+      this.forward(describePortal(name));
+      this.expect({ k: "maskdescribe", group: this.group, track });
+    }
     this.forward(f);
-    this.expect({ k: "execute", group: this.group, track: newTrack(cmd.id) });
+    this.expect({ k: "execute", group: this.group, track });
+  }
+
+  /**
+   * REQUIRE_APPROVAL: hold the command until approvers decide (NoticeResponse with the
+   * ticket, then wait; only this session waits). Returns the approval that lets it run,
+   * undefined when no hold applies, or null when the command was refused and answered
+   * (denied, expired, withdrawn, approval service unavailable).
+   */
+  private async hold(cmd: Command, d: DecisionResult): Promise<ApprovalRef | undefined | null> {
+    if (d.decision.effect !== Effect.EFFECT_REQUIRE_APPROVAL || !this.ctx.requestApproval) return undefined;
+    const abort = (this.holdAbort = new AbortController());
+    // Approvers see the command as the audit trail does: masked when masking is set up.
+    const text = this.ctx.masking ? this.ctx.masking.maskText(cmd.text, () => ({ kind: "redact" })).text : cmd.text;
+    let out: ApprovalOutcome;
+    try {
+      out = await this.ctx.requestApproval({
+        identity: this.init.identity,
+        connection: this.init.connection,
+        command: { ...cmd, text, params: [] },
+        decision: d.decision,
+        signal: abort.signal,
+        onHold: (h) => {
+          if (this.closed) return;
+          const mins = Math.max(1, Math.round((h.expiresAtUnixMs - Date.now()) / 60_000));
+          this.synthesize(
+            errorResponse(
+              {
+                severity: "NOTICE",
+                code: "00000",
+                message: `gatehouse: approval required (policy ${d.decision.policyIds.join(", ")}); waiting for ${h.approverGroups.join(" or ")} on ticket ${h.ticketId}`,
+                detail: d.decision.reason,
+                hint: `approve or deny at ${h.url} or with: gatehouse approvals approve ${h.ticketId}; the ticket expires in ${mins} min; cancel (Ctrl-C) withdraws it`,
+              },
+              T.NoticeResponse,
+            ),
+            false,
+          );
+          this.flushClient();
+        },
+      });
+    } catch (e) {
+      if (!this.closed) this.failClosed(e, "approval");
+      return null;
+    } finally {
+      if (this.holdAbort === abort) this.holdAbort = undefined;
+    }
+    const ref: ApprovalRef = { ticketId: out.ticketId, grantId: out.grantId, outcome: out.outcome, approvers: out.approvers };
+    if (this.closed) {
+      // The client left while the command was held: it never ran, but it is still recorded.
+      const ev = this.audit.command(cmd, d);
+      if (ev.body?.$case === "command") ev.body.command.approval = ref;
+      this.ctx.recordLater(ev);
+      return null;
+    }
+    if (out.outcome === "approved" || out.outcome === "granted") return ref;
+    // Not run: still recorded, with how the ticket ended.
+    if (!(await this.record(cmd, d, ref))) return null;
+    const withdrawn = out.outcome === "withdrawn";
+    this.refuse(
+      errorResponse({
+        severity: "ERROR",
+        code: withdrawn ? "57014" : "42501",
+        message: withdrawn
+          ? `canceling statement due to user request: gatehouse approval ticket ${out.ticketId} withdrawn`
+          : `gatehouse: approval ticket ${out.ticketId} ${out.outcome}: ${out.reason}; statement not executed`,
+        detail: `policy ${d.decision.policyIds.join(", ")}: ${d.decision.reason}`,
+      }),
+    );
+    return null;
+  }
+  private holdAbort: AbortController | undefined;
+
+  /** The command's result masker (undefined: nothing to mask; null: refused, fail closed). */
+  private async maskerFor(d: DecisionResult): Promise<ResultMasker | undefined | null> {
+    if (d.decision.effect !== Effect.EFFECT_ALLOW) return undefined;
+    try {
+      const m = await maskerFor(this.maskingSetup, d.decision);
+      return this.closed ? null : m;
+    } catch (e) {
+      if (!this.closed) this.failClosed(e, "masking");
+      return null;
+    }
   }
 
   private forward(f: Buffer): void {
@@ -552,11 +674,24 @@ export class Session {
     if (this.closed) return;
     this.upReader.push(chunk);
     for (let f = this.upReader.next(); f; f = this.upReader.next()) {
-      appendContiguous(this.clientOut, f);
+      const out = this.maskFrame(f);
+      if (out) appendContiguous(this.clientOut, out);
       this.onUpstreamFrame(f);
       if (this.closed) return;
     }
     this.flushClient();
+  }
+
+  /** What the client gets for an upstream frame: masked results, nothing for the gateway's own Describe. */
+  private maskFrame(f: Buffer): Buffer | undefined {
+    const h = this.head;
+    if (h === undefined) return f;
+    if (h.k === "query" || h.k === "execute") return h.track.masker ? h.track.masker.rewrite(f) : f;
+    if (h.k === "maskdescribe") {
+      if (f[0] === T.RowDescription) return void h.track.masker!.setFields(f);
+      if (f[0] === T.NoData) return void h.track.masker!.clearFields();
+    }
+    return f;
   }
 
   private onUpstreamFrame(f: Buffer): void {
@@ -603,7 +738,7 @@ export class Session {
         return head?.k === "close" ? this.pop() : this.desync(t);
       case T.RowDescription:
       case T.NoData:
-        if (head?.k === "describe") this.pop();
+        if (head?.k === "describe" || head?.k === "maskdescribe") this.pop();
         return;
       default:
         // ParameterStatus, Notice, Notification, ParameterDescription, Copy*Response, CopyDone: relay only.
@@ -646,17 +781,22 @@ export class Session {
   }
 
   private finishTrack(tr: Track, over: Partial<Pick<Track, "errorCode" | "errorMessage" | "tag">>): void {
+    const refusal = tr.masker?.refusal;
     this.ctx.recordLater(
       this.audit.result({
         commandId: tr.id,
         rows: tr.rows,
         bytes: tr.bytes,
         durationMicros: Math.round((performance.now() - tr.start) * 1000),
-        errorCode: over.errorCode ?? tr.errorCode,
-        errorMessage: over.errorMessage ?? tr.errorMessage,
+        errorCode: over.errorCode ?? (refusal ? "0A000" : tr.errorCode),
+        errorMessage: over.errorMessage ?? (refusal ? `gatehouse: ${refusal}` : tr.errorMessage),
         statusTag: over.tag ?? tr.tag,
       }),
     );
+    for (const ev of this.audit.takeTextMasking()) this.ctx.recordLater(ev);
+    if (tr.masker) {
+      for (const ev of maskingEvents((b) => this.audit.event(b), tr.id, tr.masker.summary(), this.ctx.masking?.keyId)) this.ctx.recordLater(ev);
+    }
   }
 
   private flushClient(): void {
@@ -684,8 +824,8 @@ export class Session {
   }
 }
 
-function newTrack(id: string): Track {
-  return { id, start: performance.now(), rows: 0, stmtRows: 0, bytes: 0, tag: "", errorCode: "", errorMessage: "" };
+function newTrack(id: string, masker?: ResultMasker): Track {
+  return { id, start: performance.now(), rows: 0, stmtRows: 0, bytes: 0, tag: "", errorCode: "", errorMessage: "", masker };
 }
 
 /** Push `f`, merging it with the previous buffer when they are adjacent views of the same memory. */
@@ -694,6 +834,11 @@ function appendContiguous(out: Buffer[], f: Buffer): void {
   if (last && last.buffer === f.buffer && last.byteOffset + last.length === f.byteOffset) {
     out[out.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + f.length);
   } else out.push(f);
+}
+
+/** The decision an approved command runs under (for result masking): the policy's, allowed. */
+function approvedDecision(d: DecisionResult): DecisionResult {
+  return { ...d, decision: { ...d.decision, effect: Effect.EFFECT_ALLOW } };
 }
 
 /** The client-facing error for a DENY or REQUIRE_APPROVAL decision. */

@@ -146,8 +146,7 @@ export async function handleConnection(raw: Socket, deps: ListenerDeps): Promise
 
     const conn = ctx.connection(database);
     if (!conn || conn.protocol !== PROTOCOL) {
-      const names = (ctx as { connectionNames?: () => string[] }).connectionNames?.();
-      const list = names ? ` (configured: ${names.join(", ") || "none"})` : "";
+      const list = ` (configured: ${ctx.connectionNames(PROTOCOL).join(", ") || "none"})`;
       throw new Fatal({ code: "3D000", message: `gatehouse: unknown connection "${database}"${list}`, hint: "the database name selects a gatehouse connection" });
     }
 

@@ -49,6 +49,8 @@ export interface GatewayContext {
   readonly dataDir: string;
   /** A configured connection by name, with upstream credentials (never sent to clients). */
   connection(name: string): ConnectionConfig | undefined;
+  /** Names of the configured connections of one protocol (for "unknown connection" errors). */
+  connectionNames(protocol: string): string[];
   /** The upstream password of a connection (from its passwordEnv), if any. */
   upstreamPassword(name: string): string | undefined;
   /** Verify an OIDC access token (or API key); throws AuthError naming the failed check. */
@@ -68,6 +70,102 @@ export interface GatewayContext {
   recordLater(event: AuditEvent): void;
   /** Next event id for a session: "<session id>:<n>", deterministic and unique. */
   newSessionId(): string;
+  /**
+   * Hold a command whose decision is REQUIRE_APPROVAL until approvers decide: a
+   * matching standing grant settles it at once ("granted"); otherwise a ticket is
+   * opened, `onHold` is called (tell the client and wait), and the promise resolves
+   * with the outcome. Aborting `signal` withdraws the ticket ("withdrawn"). Throws
+   * DependencyError("approval") when the approval service cannot be reached (fail
+   * closed). Absent when approvals are not set up: treat REQUIRE_APPROVAL as a denial.
+   */
+  requestApproval?(request: ApprovalRequest): Promise<ApprovalOutcome>;
+  /**
+   * A session recording (e.g. an asciicast v2 of an SSH shell): chunks are published
+   * in order to JetStream subject gatehouse.recording.<sessionId> (stream RECORDINGS,
+   * deletes and purges denied). Absent when recordings are not set up.
+   */
+  recording?(sessionId: string, kind: string): RecordingWriter;
+  /**
+   * Masking engine of this listener (recognizers and key loaded once). Absent when
+   * masking is not set up: a plugin then refuses commands whose decision carries a
+   * masking plan (fail closed) and leaves audit text unmasked.
+   */
+  readonly masking?: MaskingRuntime;
+}
+
+// ------------------------------------------------------------------ masking
+
+export type MaskStrategyKind = "redact" | "partial" | "hash" | "null" | "clear";
+export interface MaskStrategy {
+  kind: MaskStrategyKind;
+  /** partial: characters kept at the end. */
+  keepLast?: number;
+}
+
+export interface MaskTextAction {
+  entity: string;
+  strategy: MaskStrategyKind;
+}
+
+/** What a protocol plugin needs to mask values; same code whichever protocol calls it. */
+export interface MaskingRuntime {
+  /** Id of the HMAC key used by the "hash" strategy (never the key itself). */
+  readonly keyId: string;
+  /** Mask a whole value of a masked column; null means SQL NULL. */
+  maskValue(value: string, entity: string, strategy: MaskStrategy): string | null;
+  /**
+   * A replacement that is valid input for the column type `typeOid` (int, numeric,
+   * date, uuid...), stable for the same value; null when only NULL fits.
+   */
+  replaceTyped(typeOid: number, entity: string, value: string): string | null;
+  /**
+   * Find confidential values in free text and mask each with strategyFor(entity);
+   * findings whose strategy is "clear" stay.
+   */
+  maskText(text: string, strategyFor: (entity: string) => MaskStrategy): { text: string; actions: MaskTextAction[] };
+}
+
+// ---------------------------------------------------------------- recordings
+
+/** Ordered chunks of one recording; never throws (failures are logged by the gateway). */
+export interface RecordingWriter {
+  /** Append a chunk (for asciicast: one JSON line, header first). */
+  write(chunk: string): void;
+  /** Publish what is buffered and end the recording; resolves when acknowledged. */
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------- approvals
+
+export interface ApprovalRequest {
+  identity: Identity;
+  connection: Connection;
+  /** The command as it will be recorded (text already masked if masking applies). */
+  command: Command;
+  decision: Decision;
+  /** Abort to withdraw the ticket (client cancel or disconnect). */
+  signal?: AbortSignal;
+  /** Called once a ticket is open and the command is held. */
+  onHold?(hold: ApprovalHold): void;
+}
+
+export interface ApprovalHold {
+  ticketId: string;
+  /** Where approvers decide on the ticket (web console). */
+  url: string;
+  expiresAtUnixMs: number;
+  approverGroups: string[];
+}
+
+export interface ApprovalOutcome {
+  /** "approved" and "granted" mean: run the command. */
+  outcome: "approved" | "granted" | "denied" | "expired" | "withdrawn";
+  ticketId: string;
+  grantId: string;
+  /** Subjects whose approval let the command run (the grant's granter for "granted"). */
+  approvers: string[];
+  /** Human-readable: "denied by bob: not during the freeze", "expired after 15m ...". */
+  reason: string;
 }
 
 export interface RunningListener {

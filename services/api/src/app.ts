@@ -4,6 +4,8 @@ import type { ApiDeps } from "./deps.js";
 import { healthRoutes } from "./routes/health.js";
 import { homeRoutes } from "./routes/home.js";
 import { auditQueryRoutes } from "./routes/audit-query.js";
+import { approvalRoutes } from "./routes/approvals.js";
+import { consoleRoutes } from "./routes/console.js";
 
 export function buildApp(deps: ApiDeps): FastifyInstance {
   // fastify's own request logging stays off: our log lines are explicit and never
@@ -17,5 +19,7 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
   homeRoutes(app, deps);
   healthRoutes(app, deps);
   auditQueryRoutes(app, deps);
+  approvalRoutes(app, deps);
+  consoleRoutes(app, deps);
   return app;
 }

@@ -14,7 +14,7 @@ import { repoRoot } from "@gatehouse/testing";
 
 const run = promisify(execFile);
 const read = (p: string) => readFileSync(join(repoRoot, p), "utf8");
-const SERVICES = ["idp", "demo-db", "policy", "audit", "listener", "api"];
+const SERVICES = ["idp", "demo-db", "policy", "audit", "approval", "listener", "api"];
 type Obj = Record<string, any>;
 
 test("root gatehouse.yaml loads and matches the demo stack", () => {

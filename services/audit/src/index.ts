@@ -1,3 +1,3 @@
 export { startAuditService, type AuditServiceHandle } from "./start.js";
 export { auditServiceImpl } from "./service.js";
-export { startWriter, CONSUMER_NAME, type AuditWriter } from "./writer.js";
+export { startWriter, type AuditWriter, type WriterOptions } from "./writer.js";

@@ -5,6 +5,8 @@ import { openAuditStore, type AuditStore } from "@gatehouse/audit-store";
 import { connectBus, createLogger, ensureAuditStream, serveOnNats, startGrpcServer, type GatehouseConfig, type Logger } from "@gatehouse/runtime";
 import { auditServiceImpl } from "./service.js";
 import { startWriter } from "./writer.js";
+import { loadSigner } from "@gatehouse/audit-integrity";
+import { join } from "node:path";
 
 export interface AuditServiceHandle {
   stop(): Promise<void>;
@@ -29,7 +31,20 @@ export async function startAuditService(config: GatehouseConfig, opts: { nc?: Na
       database: config.audit.clickhouseDatabase,
     });
     cleanups.push(() => store.close());
-    const writer = await startWriter(nc, config.audit.stream, store, log, config.audit.batchSize);
+    // The default key path is the dev setup: generate a key there on first start.
+    const devKey = config.audit.signingKey === join(config.dataDir, "audit", "signing-key.pem");
+    const signer = loadSigner({ file: config.audit.signingKey, generate: devKey });
+    const writer = await startWriter(nc, store, log, {
+      stream: config.audit.stream,
+      signer,
+      checkpointStream: config.audit.checkpointStream,
+      checkpointEvents: config.audit.checkpointEvents,
+      checkpointIntervalMs: config.audit.checkpointIntervalMs,
+      flushEvents: config.audit.flushEvents,
+      flushMs: config.audit.flushMs,
+      lockTtlMs: config.audit.writerLockTtlMs,
+      fetchMessages: config.audit.batchSize,
+    });
     cleanups.push(() => writer.stop());
     const impl = auditServiceImpl(store, writer);
     const sub: Subscription = serveOnNats(nc, AuditServiceService, impl, {
@@ -38,7 +53,7 @@ export async function startAuditService(config: GatehouseConfig, opts: { nc?: Na
     cleanups.push(() => sub.drain());
     const grpc = await startGrpcServer(`127.0.0.1:${config.audit.grpcPort}`, [{ def: AuditServiceService, impl }]);
     cleanups.push(() => new Promise<void>((r) => grpc.server.tryShutdown(() => r())));
-    log.info({ store: store.kind, stream: config.audit.stream, grpcPort: grpc.port, lastStreamSeq: writer.stats.lastStreamSeq }, "audit service started");
+    log.info({ store: store.kind, stream: config.audit.stream, grpcPort: grpc.port, keyId: signer.keyId }, "audit service started");
     let stopped = false;
     return {
       grpcPort: grpc.port,

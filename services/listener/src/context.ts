@@ -10,6 +10,9 @@ import { AuthError, DependencyError, type GatewayContext } from "@gatehouse/plug
 import { createTokenVerifier, TokenError, redactToken } from "@gatehouse/identity";
 import { initSql } from "@gatehouse/sql";
 import { PolicyDecider } from "./decider.js";
+import { createMaskingRuntime, loadMaskKey } from "./masking.js";
+import { Recordings } from "./recordings.js";
+import { ApprovalHolder } from "./approvals.js";
 import type { CacheStats } from "./decision-cache.js";
 
 /** What the context needs from an audit publisher (AuditPublisher from @gatehouse/runtime). */
@@ -37,13 +40,18 @@ export async function createGatewayContext(config: GatehouseConfig, nc: NatsConn
   const verifier = createTokenVerifier({ issuers: config.identity.issuers, clockSkewSeconds: config.identity.clockSkewSeconds });
   const decider = new PolicyDecider(nc, { deadlineMs: config.policy.deadlineMs, cacheSize: config.policy.cacheSize, log });
   const audit: AuditSink = opts.audit ?? new AuditPublisher(nc, { ackTimeoutMs: config.audit.ackTimeoutMs, log });
+  const recordings = new Recordings(nc, log);
   const listenerId = opts.listenerId ?? `listener-${hostname()}-${randomUUID().slice(0, 8)}`;
+  // Recognizers and the hash key are loaded once; every session of every plugin shares them.
+  const masking = createMaskingRuntime(loadMaskKey(config.dataDir, log));
+  const approvals = new ApprovalHolder(nc, { config: config.approvals, listenerId, log });
 
   return {
     listenerId,
     log,
     dataDir: config.dataDir,
     connection: (name) => (Object.hasOwn(config.connections, name) ? config.connections[name] : undefined),
+    connectionNames: (protocol) => Object.keys(config.connections).filter((n) => config.connections[n]!.protocol === protocol),
     upstreamPassword(name) {
       const env = Object.hasOwn(config.connections, name) ? config.connections[name]!.upstream.passwordEnv : undefined;
       return env ? process.env[env] : undefined;
@@ -73,6 +81,9 @@ export async function createGatewayContext(config: GatehouseConfig, nc: NatsConn
       }
     },
     newSessionId: () => randomUUID(),
+    masking,
+    recording: (sessionId, kind) => recordings.writer(sessionId, kind),
+    requestApproval: (request) => approvals.request(request),
     cacheStats: () => decider.cache.stats(),
     async close() {
       decider.close();

@@ -6,7 +6,7 @@ import { createLogger, subjects } from "@gatehouse/runtime";
 import { DependencyError } from "@gatehouse/plugin-sdk";
 import { initSql } from "@gatehouse/sql";
 import { PolicyDecider, policyVersionOf } from "./decider.js";
-import { startTestNats, type TestNats } from "./testing/nats-server.js";
+import { startNats as startTestNats, type TestNats } from "@gatehouse/testing";
 import { allow, startTestPolicyResponder, type TestPolicyResponder } from "./testing/policy-responder.js";
 
 let nats: TestNats;

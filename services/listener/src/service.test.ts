@@ -13,7 +13,7 @@ import { AuditBatch, Effect } from "@gatehouse/proto";
 import { auditStreamConfig, createLogger, resolveConfig, AUDIT_STREAM, type GatehouseConfig } from "@gatehouse/runtime";
 import { startTokenForge, type TokenForge } from "@gatehouse/identity/testing";
 import { startListenerService } from "./service.js";
-import { startTestNats, type TestNats } from "./testing/nats-server.js";
+import { startNats as startTestNats, type TestNats } from "@gatehouse/testing";
 import { allow, startTestPolicyResponder, type TestPolicyResponder } from "./testing/policy-responder.js";
 
 const linePlugin = fileURLToPath(new URL("./testing/line-plugin.js", import.meta.url));

@@ -3,11 +3,16 @@
 // anything unexpected (no policy set, unparseable SQL, a forbid policy that fails to
 // evaluate) denies.
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
-import { Effect, type ClassifyResponse, type Decision, type DecideRequest, type PolicyStatus, type Statement, type StatementDecision } from "@gatehouse/proto";
+import { Effect, type ApprovalRequirement, type ClassifyResponse, type Decision, type DecideRequest, type PolicyStatus, type Statement, type StatementDecision } from "@gatehouse/proto";
 import { actionParents, classifySql } from "@gatehouse/sql";
-import { compilePolicies, formatProblem, readPolicyDir, type CompiledPolicies, type LoadedPolicy } from "./policies.js";
+import { compilePolicies, DEFAULT_APPROVAL_EXPIRY_MS, formatProblem, readPolicyDir, type CompiledPolicies, type LoadedPolicy } from "./policies.js";
+import { checkPreclassified, SSH_ACTIONS, sshContext } from "./ssh-actions.js";
+import { MaskPolicies } from "./masking.js";
 
 const NS = "Gatehouse";
+
+/** One statement's Cedar request, kept to evaluate the masking policies once allowed. */
+type MaskCall = Omit<cedar.StatefulAuthorizationCall, "preparsedPolicySetId">;
 
 interface ActiveSet {
   version: string;
@@ -29,6 +34,8 @@ let engines = 0;
 export class PolicyEngine {
   // Name of this engine's preparsed policy set inside the Cedar wasm module.
   private readonly psetId = `gatehouse-engine-${++engines}`;
+  /** @mask policies: evaluated apart, they select the masking plan and grant nothing. */
+  private readonly masks = new MaskPolicies();
   private active: ActiveSet | undefined;
   private lastErrors: string[] = [];
 
@@ -57,7 +64,9 @@ export class PolicyEngine {
       return { changed: false, version: compiled.version, errors: [], warnings };
     }
     const staticPolicies: Record<string, string> = {};
-    for (const p of compiled.policies) staticPolicies[p.id] = p.text;
+    for (const p of compiled.policies) if (!p.mask) staticPolicies[p.id] = p.text;
+    const maskErrors = this.masks.install(compiled.policies.filter((p) => p.mask).map((p) => ({ id: p.id, text: p.text, plan: p.mask! })));
+    if (maskErrors.length > 0) return this.reject(maskErrors, warnings);
     // Synchronous, so no decision can observe a half-swapped set.
     const pre = cedar.preparsePolicySet(this.psetId, { staticPolicies });
     if (pre.type === "failure") return this.reject(pre.errors.map((e) => e.message), warnings);
@@ -106,12 +115,23 @@ export class PolicyEngine {
       classified: [],
       cacheable: false,
       parseError: "",
+      approval: undefined,
+      masking: undefined,
     };
     if (!identity?.subject) return { ...base, policyIds: ["invalid-request"], reason: "request has no identity (identity.subject is empty)" };
     if (!connection?.name) return { ...base, policyIds: ["invalid-request"], reason: "request names no connection (connection.name is empty)" };
 
+    // Non-SQL protocols (SSH) send their statements pre-classified; SQL is always parsed here.
+    const preProtocol = connection.protocol || req.command?.protocol || "postgres";
+    const pre = req.command?.statements ?? [];
+    if (preProtocol !== "postgres" && pre.length > 0) {
+      const bad = checkPreclassified(preProtocol, pre);
+      if (bad) return { ...base, policyIds: ["invalid-request"], reason: bad };
+      const pe = req.command?.parseError ?? "";
+      if (pe) return { ...base, policyIds: ["parse-error"], reason: `the command could not be parsed, so it cannot be checked: ${pe}`, parseError: pe };
+    }
     // The fingerprint (a second parse) is the caller's cache key; deciding does not need it.
-    const c = classifySql(text, { fingerprint: false });
+    const c = preProtocol !== "postgres" && pre.length > 0 ? { statements: pre, parseError: "" } : classifySql(text, { fingerprint: false });
     if (c.parseError) {
       return { ...base, policyIds: ["parse-error"], reason: `SQL could not be parsed, so it cannot be checked: ${c.parseError}`, parseError: c.parseError };
     }
@@ -139,8 +159,9 @@ export class PolicyEngine {
       { uid: resource, attrs: { protocol, tags }, parents: [], tags },
     ];
 
+    const calls: MaskCall[] = [];
     const decisions = c.statements.map((s, index) =>
-      this.decideStatement(active, s, index, c.statements.length, principal, resource, fixedEntities, protocol, identity.subject, connection.name),
+      this.decideStatement(active, s, index, c.statements.length, principal, resource, fixedEntities, protocol, identity.subject, connection.name, calls),
     );
     const label = (d: StatementDecision) => (decisions.length > 1 ? `statement ${d.index + 1} (${d.action}): ${d.reason}` : d.reason);
     const denied = decisions.filter((d) => d.effect === Effect.EFFECT_DENY);
@@ -153,6 +174,9 @@ export class PolicyEngine {
       policyIds: [...new Set(pick.flatMap((d) => d.policyIds))],
       reason: effect === Effect.EFFECT_ALLOW ? `allowed by ${[...new Set(pick.flatMap((d) => d.policyIds))].join(", ")}` : pick.map(label).join("; "),
       statements: decisions,
+      approval: effect === Effect.EFFECT_REQUIRE_APPROVAL ? approvalRequirement(active, held) : undefined,
+      // A held command runs once approved: it carries its plan too.
+      masking: effect !== Effect.EFFECT_DENY ? this.masks.plan(calls) : undefined,
       // The classification is a function of the fingerprint (see @gatehouse/sql), and the
       // context holds nothing else from the text, so the decision can be cached on it.
       cacheable: true,
@@ -170,13 +194,14 @@ export class PolicyEngine {
     protocol: string,
     subject: string,
     connectionName: string,
+    calls?: MaskCall[],
   ): StatementDecision {
     const action = { type: `${NS}::Action`, id: s.action };
     const entities: cedar.EntityJson[] = [
       ...fixedEntities,
-      { uid: action, attrs: {}, parents: actionParents(s.kind).map((id) => ({ type: `${NS}::Action`, id })) },
+      { uid: action, attrs: {}, parents: (Object.hasOwn(SSH_ACTIONS, s.action) ? SSH_ACTIONS[s.action]! : actionParents(s.kind)).map((id) => ({ type: `${NS}::Action`, id })) },
     ];
-    const context: cedar.Context = {
+    const context: cedar.Context = Object.hasOwn(SSH_ACTIONS, s.action) ? (sshContext(protocol, s, count, false) as cedar.Context) : {
       protocol,
       statement_kind: s.kind,
       tables: s.tables,
@@ -189,6 +214,7 @@ export class PolicyEngine {
       text_parse_error: false,
     };
     const out: StatementDecision = { index, effect: Effect.EFFECT_DENY, action: s.action, policyIds: [], reason: "" };
+    calls?.push({ principal, action, resource, context, entities });
     const answer = cedar.statefulIsAuthorized({ principal, action, resource, context, entities, preparsedPolicySetId: this.psetId });
     if (answer.type === "failure") {
       out.policyIds = ["evaluation-error"];
@@ -226,4 +252,18 @@ export class PolicyEngine {
     out.reason = `allowed by ${out.policyIds.join(", ")}`;
     return out;
   }
+}
+
+/**
+ * What the held statements' approval policies ask for, combined: every named group may
+ * approve, the largest @min_approvals and the shortest @expires apply.
+ */
+function approvalRequirement(active: ActiveSet, held: StatementDecision[]): ApprovalRequirement {
+  const policies = [...new Set(held.flatMap((d) => d.policyIds))].map((id) => active.byId.get(id)).filter((p): p is LoadedPolicy => p?.approval !== undefined);
+  return {
+    policyIds: policies.map((p) => p.id),
+    approverGroups: [...new Set(policies.flatMap((p) => p.approverGroups ?? []))],
+    minApprovals: Math.max(1, ...policies.map((p) => p.minApprovals ?? 1)),
+    expiresInMs: Math.min(...policies.map((p) => p.expiresMs ?? DEFAULT_APPROVAL_EXPIRY_MS)),
+  };
 }

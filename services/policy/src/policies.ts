@@ -6,6 +6,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
+import type { MaskingPlan } from "@gatehouse/proto";
+import { parseMask } from "./masking.js";
 
 /** The Cedar schema shipped with the service (services/policy/schema/gatehouse.cedarschema). */
 export const SCHEMA_PATH = fileURLToPath(new URL("../schema/gatehouse.cedarschema", import.meta.url));
@@ -33,6 +35,48 @@ export interface LoadedPolicy {
   reason: string;
   /** `@approval` (who approves), undefined when absent. */
   approval?: string;
+  /** `@approval("g1,g2")` split into groups. */
+  approverGroups?: string[];
+  /** `@min_approvals("N")`, default 1. */
+  minApprovals?: number;
+  /** `@expires("15m")` in ms, default 15 minutes. */
+  expiresMs?: number;
+  /** `@mask("...")`: a masking policy (grants nothing; selects what is masked). See masking.ts. */
+  mask?: MaskingPlan;
+}
+
+/** How long a held command waits when a policy sets no @expires. */
+export const DEFAULT_APPROVAL_EXPIRY_MS = 15 * 60_000;
+
+/** "90s" | "15m" | "2h" | "1d" -> ms; undefined when malformed. */
+export function parseDurationMs(s: string): number | undefined {
+  const m = /^\s*(\d+)\s*(ms|s|m|h|d)\s*$/.exec(s);
+  if (!m) return undefined;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "ms" | "s" | "m" | "h" | "d"];
+  return Number(m[1]) * unit;
+}
+
+/**
+ * Check the approval annotations of one policy; returns problems as messages.
+ * @approval only makes sense on a permit (a forbid is never overridden by a human).
+ */
+function approvalAnnotations(p: LoadedPolicy, ann: Record<string, string>): string[] {
+  const problems: string[] = [];
+  if (ann.approval === undefined) {
+    if (ann.min_approvals !== undefined || ann.expires !== undefined) problems.push(`policy "${p.id}": @min_approvals and @expires need an @approval("group") annotation`);
+    return problems;
+  }
+  if (p.effect !== "permit") problems.push(`policy "${p.id}": @approval is only allowed on permit policies (a forbid cannot be approved)`);
+  const groups = ann.approval.split(",").map((g) => g.trim()).filter((g) => g !== "");
+  if (groups.length === 0) problems.push(`policy "${p.id}": @approval must name at least one approver group, e.g. @approval("approvers")`);
+  p.approverGroups = groups;
+  const min = ann.min_approvals === undefined ? 1 : Number(ann.min_approvals);
+  if (!Number.isInteger(min) || min < 1 || min > 10) problems.push(`policy "${p.id}": @min_approvals must be an integer from 1 to 10, got "${ann.min_approvals}"`);
+  p.minApprovals = min;
+  const exp = ann.expires === undefined ? DEFAULT_APPROVAL_EXPIRY_MS : parseDurationMs(ann.expires);
+  if (exp === undefined || exp < 1000 || exp > 7 * 86_400_000) problems.push(`policy "${p.id}": @expires must be a duration from 1s to 7d such as "90s", "15m" or "2h", got "${ann.expires}"`);
+  p.expiresMs = exp ?? DEFAULT_APPROVAL_EXPIRY_MS;
+  return problems;
 }
 
 export interface PolicyProblem {
@@ -147,7 +191,7 @@ export function compilePolicies(files: PolicyFile[], schema = loadSchema()): Com
         return;
       }
       const ann = json.json.annotations ?? {};
-      policies.push({
+      const loaded: LoadedPolicy = {
         id: ann.id?.trim() || `${file.name}#${i + 1}`,
         file: file.name,
         line,
@@ -155,7 +199,16 @@ export function compilePolicies(files: PolicyFile[], schema = loadSchema()): Com
         text: p.text,
         reason: ann.reason ?? "",
         approval: ann.approval,
-      });
+      };
+      for (const message of approvalAnnotations(loaded, ann as Record<string, string>)) errors.push({ file: file.name, line, column: 1, message, severity: "error" });
+      if (ann.mask !== undefined) {
+        const m = parseMask(ann.mask, loaded.id);
+        loaded.mask = m.plan;
+        if (loaded.effect !== "permit") m.errors.push(`policy "${loaded.id}": @mask is only allowed on permit policies (they select masking and grant nothing)`);
+        if (ann.approval !== undefined) m.errors.push(`policy "${loaded.id}": a policy cannot carry both @mask and @approval; write two policies`);
+        for (const message of m.errors) errors.push({ file: file.name, line, column: 1, message, severity: "error" });
+      }
+      policies.push(loaded);
     });
   }
   // Ids must be unique across the whole directory: they are what decisions report.
@@ -178,7 +231,8 @@ function dedupe(problems: PolicyProblem[]): PolicyProblem[] {
   const out: PolicyProblem[] = [];
   for (const p of problems) {
     const message = p.message.replace(/ for Gatehouse::Action::"[^"]*"/g, "");
-    const key = `${p.file}\0${p.line}\0${p.column}\0${message}`;
+    // The suggestion differs per context type (SQL, SSH): not part of the mistake's identity.
+    const key = `${p.file}\0${p.line}\0${p.column}\0${message.replace(/; did you mean `[^`]*`\?$/, "")}`;
     if (seen.has(key)) continue;
     seen.add(key);
     out.push({ ...p, message });

@@ -10,6 +10,7 @@
 //       sql: SELECT * FROM customers WHERE id = 1
 //       expect: allow            # allow | deny | require_approval
 //       policy: agents-read      # optional: must be among the deciding policy ids
+//       masking: [mask-agents-pii] # optional: the @mask policies that make up the plan ([] = none)
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse } from "yaml";
@@ -125,6 +126,12 @@ function runFile(file: string): PolicyTestCaseResult[] {
     if (actual !== expected) failures.push(`expected ${expected}, got ${actual}`);
     const wantPolicy = c.policy === undefined ? undefined : str(c.policy);
     if (wantPolicy && !d.policyIds.includes(wantPolicy)) failures.push(`expected policy ${wantPolicy} among the deciding policies [${d.policyIds.join(", ")}]`);
+    if (c.masking !== undefined) {
+      // masking: [policy ids] whose @mask rules must make up the plan ([] = nothing masked).
+      const want = (Array.isArray(c.masking) ? c.masking.map((x) => str(x)) : [str(c.masking)]).filter((x) => x !== "").sort();
+      const got = [...(d.masking?.policyIds ?? [])].sort();
+      if (want.join(",") !== got.join(",")) failures.push(`expected masking by [${want.join(", ")}], got [${got.join(", ")}]`);
+    }
     return { file, name, pass: failures.length === 0, expected, actual, policyIds: d.policyIds, reason: d.reason, failure: failures.join("; ") };
   });
 }

@@ -73,7 +73,8 @@ async function startPgbouncer(dir: string): Promise<{ port: number; proc: Proc }
   return { port, proc };
 }
 
-async function main() {
+/** The PostgreSQL-path suite: writes bench/RESULTS.md (or BENCH_OUT). */
+export async function runPgbenchSuite(): Promise<void> {
   const out = process.env.BENCH_OUT ?? join(repoRoot, "bench/RESULTS.md");
   const dir = mkdtempSync(join(tmpdir(), "gatehouse-bench-"));
   execFileSync("chmod", ["a+rwx", dir]);
@@ -142,8 +143,3 @@ async function main() {
   writeFileSync(out, lines.join("\n") + notes);
   process.stdout.write(`\n${lines.join("\n")}\nwritten to ${out}\n`);
 }
-
-main().catch((e) => {
-  process.stderr.write(`bench failed: ${e instanceof Error ? e.stack : String(e)}\n`);
-  process.exit(1);
-});

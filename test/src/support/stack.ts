@@ -12,13 +12,17 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { freePort, repoRoot, startNats, startProcess, type Proc } from "./processes.js";
 import { startTokenForge, type TokenForge } from "./token-forge.js";
 
-export type ServiceName = "policy" | "audit" | "listener";
+export type ServiceName = "policy" | "audit" | "listener" | "approval";
 
 export interface StackOptions {
   /** Policy directory (default: the demo policies in deploy/policies). */
   policies?: string;
   /** Extra connections besides "pg". */
   connections?: Record<string, unknown>;
+  /** Extra listeners besides "postgres" (e.g. ssh). */
+  listeners?: Record<string, unknown>;
+  /** Also run the approval service (held commands wait for DecideTicket over NATS). */
+  approvals?: boolean;
   policyDeadlineMs?: number;
   auditAckTimeoutMs?: number;
 }
@@ -49,7 +53,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const config = {
     dataDir: join(dir, "data"),
     nats: { url: nats.url },
-    listeners: { postgres: { host: "127.0.0.1", port: pgPort } },
+    listeners: { postgres: { host: "127.0.0.1", port: pgPort }, ...opts.listeners },
     identity: { issuers: [forge.issuerConfig()], clockSkewSeconds: 5 },
     connections: {
       pg: {
@@ -63,6 +67,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     policy: { deadlineMs: opts.policyDeadlineMs ?? 1000, grpcPort: await freePort() },
     audit: { ackTimeoutMs: opts.auditAckTimeoutMs ?? 2000, chdbPath: join(dir, "clickhouse"), grpcPort: await freePort() },
     idp: { enabled: false },
+    ...(opts.approvals ? { approvals: { bucket: `approvals_e2e_${process.pid}_${Date.now() % 100000}`, consoleUrl: "http://127.0.0.1:9", grpcPort: await freePort() } } : {}),
   };
   const configFile = join(dir, "gatehouse.yaml");
   writeFileSync(configFile, stringify(config));
@@ -77,7 +82,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     procs.set(name, p);
   };
   // Order: audit first (creates the stream), policy, then the listener.
-  for (const s of ["audit", "policy", "listener"] as const) await startService(s);
+  for (const s of ["audit", "policy", ...(opts.approvals ? (["approval"] as const) : []), "listener"] as const) await startService(s);
   const nc = await connectBus("e2e-test", nats.url);
   const audit = natsClient(nc, AuditServiceService, { timeoutMs: 10_000 });
   const auditQuery = async (sql: string) => {
@@ -119,7 +124,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     },
     async stop() {
       await nc.close().catch(() => {});
-      for (const s of ["listener", "policy", "audit"] as const) await procs.get(s)?.stop();
+      for (const s of ["listener", "approval", "policy", "audit"] as const) await procs.get(s)?.stop();
       await nats.stop();
       await forge.close();
       rmSync(dir, { recursive: true, force: true });

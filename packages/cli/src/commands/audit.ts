@@ -4,15 +4,21 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AuditServiceService } from "@gatehouse/proto";
 import { configPath, loadConfig, natsClient, RpcError, Status } from "@gatehouse/runtime";
 import { parseOptions, type CliCommand } from "../command.js";
+import { INTEGRITY_USAGE, runCheckProof, runExportCheckpoints, runKeys, runProve, runVerify } from "./audit-integrity.js";
 
 const USAGE = `NAME
-    gatehouse audit - query the audit trail
+    gatehouse audit - query and verify the audit trail
 
 SYNOPSIS
     gatehouse audit query "SQL" [--json] [--max-rows N] [--config FILE]
+    gatehouse audit verify [--from POS|TIME] [--to POS|TIME] [--public-key KEY]... [--json]
+    gatehouse audit prove EVENT_ID [--out FILE]
+    gatehouse audit check-proof FILE --public-key KEY
+    gatehouse audit export-checkpoints [--out FILE]
+    gatehouse audit keys
 
 DESCRIPTION
-    Runs one read-only SQL statement (SELECT, WITH, SHOW, DESCRIBE or EXPLAIN)
+    query runs one read-only SQL statement (SELECT, WITH, SHOW, DESCRIBE or EXPLAIN)
     on the audit store (ClickHouse, or the embedded chDB of the local stack)
     through the audit service, and prints the result as a table.
 
@@ -31,8 +37,14 @@ DESCRIPTION
     Read events with FINAL (FROM gatehouse.events FINAL) when exact counts
     matter: a row written twice after a crash is collapsed only by FINAL.
 
+    Tamper evidence: the audit service links every event into a SHA-256 hash
+    chain in JetStream order and seals signed checkpoints (Ed25519, RFC 6962
+    Merkle root) to ClickHouse and to the JetStream stream
+    GATEHOUSE_AUDIT_CHECKPOINTS, where deletes and purges are denied.
+${INTEGRITY_USAGE}
 OPTIONS
-    --json          print one JSON object per row (JSON lines) instead of a table
+    --json          query: print one JSON object per row (JSON lines) instead of
+                    a table; verify: print the report as JSON
     --max-rows N    return at most N rows (default 1000, at most 100000); a note
                     on standard error says when the result was cut
     --config FILE   configuration file (default: $GATEHOUSE_CONFIG, else
@@ -53,9 +65,17 @@ EXAMPLES
         gatehouse audit query --json "SELECT time, client_address, error_code, error_message
             FROM gatehouse.events FINAL WHERE type = 'auth_failure' ORDER BY time DESC"
 
+    Verify the whole trail with the keys you were given:
+        gatehouse audit verify --public-key audit-signing.pub
+
+    Prove one statement to a third party:
+        gatehouse audit prove s-3f2a:7 --out proof.json
+        gatehouse audit check-proof proof.json --public-key audit-signing.pub
+
 EXIT STATUS
-    0   the query ran
-    1   the query was refused or failed, or the audit service did not answer
+    0   the query ran; the trail or proof verified
+    1   the query was refused or failed, verification found a problem, or the
+        audit service did not answer
     2   usage error
 `;
 
@@ -64,14 +84,27 @@ const command: CliCommand = {
   async run(args: string[]): Promise<number> {
     let parsed;
     try {
-      parsed = parseOptions(args, { json: { type: "boolean" }, "max-rows": { type: "string" }, config: { type: "string" } }, USAGE);
+      parsed = parseOptions(
+        args,
+        {
+          json: { type: "boolean" },
+          "max-rows": { type: "string" },
+          config: { type: "string" },
+          from: { type: "string" },
+          to: { type: "string" },
+          "public-key": { type: "string", multiple: true },
+          out: { type: "string" },
+        },
+        USAGE,
+      );
     } catch (e) {
       process.stderr.write(`gatehouse audit: ${(e as Error).message}`);
       return 2;
     }
     const [sub, sql, ...extra] = parsed.positionals;
+    if (sub && INTEGRITY_SUBCOMMANDS.has(sub)) return runIntegrity(sub, parsed.positionals.slice(1), parsed.values);
     if (sub !== "query") {
-      process.stderr.write(`gatehouse audit: ${sub ? `unknown subcommand "${sub}"` : "missing subcommand"}; use: gatehouse audit query "SQL"\n\n${USAGE}`);
+      process.stderr.write(`gatehouse audit: ${sub ? `unknown subcommand "${sub}"` : "missing subcommand"}; use: gatehouse audit query "SQL" | verify | prove EVENT_ID | check-proof FILE | export-checkpoints | keys\n\n${USAGE}`);
       return 2;
     }
     if (!sql || extra.length > 0) {
@@ -126,6 +159,47 @@ const command: CliCommand = {
   },
 };
 export default command;
+
+const INTEGRITY_SUBCOMMANDS = new Set(["verify", "prove", "check-proof", "export-checkpoints", "keys"]);
+
+async function runIntegrity(sub: string, args: string[], values: Record<string, unknown>): Promise<number> {
+  const usageError = (msg: string) => {
+    process.stderr.write(`gatehouse audit ${sub}: ${msg}\n`);
+    return 2;
+  };
+  const expect = (n: number, what: string) => (args.length === n ? undefined : usageError(args.length < n ? `missing ${what}` : `unexpected argument "${args[n]}"`));
+  try {
+    if (sub === "check-proof") {
+      const bad = expect(1, "the proof FILE");
+      if (bad !== undefined) return bad;
+      const keys = (values["public-key"] as string[] | undefined) ?? [];
+      if (keys.length !== 1) return usageError("give the signer's public key with --public-key KEY (PEM, base64 SPKI, or a file)");
+      return runCheckProof(args[0]!, keys[0]!, process.stdout);
+    }
+    const config = loadConfig(configPath(values.config as string | undefined));
+    switch (sub) {
+      case "verify": {
+        const bad = expect(0, "");
+        return bad ?? (await runVerify(config, values, process.stdout, process.stderr));
+      }
+      case "prove": {
+        const bad = expect(1, "the EVENT_ID");
+        return bad ?? (await runProve(config, args[0]!, values, process.stdout));
+      }
+      case "export-checkpoints": {
+        const bad = expect(0, "");
+        return bad ?? (await runExportCheckpoints(config, values, process.stdout, process.stderr));
+      }
+      default: {
+        const bad = expect(0, "");
+        return bad ?? (await runKeys(config, process.stdout));
+      }
+    }
+  } catch (e) {
+    process.stderr.write(`gatehouse audit ${sub}: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
 
 const MAX_CELL = 60;
 

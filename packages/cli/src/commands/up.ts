@@ -8,6 +8,7 @@ import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { configPath, DEFAULT_NATS_URL, loadConfig, type GatehouseConfig } from "@gatehouse/runtime";
 import { parseOptions, type CliCommand } from "../command.js";
+import { generateSigningKeyFile, SIGNING_KEY_ENV } from "@gatehouse/audit-integrity";
 
 const usage = `gatehouse up - run the whole local Gatehouse stack
 
@@ -26,7 +27,10 @@ DESCRIPTION
     policy    Cedar policy service (policies from the configured directory)
     audit     audit writer + query service (embedded ClickHouse unless
               CLICKHOUSE_URL is set)
-    listener  the PostgreSQL listener agents connect to
+    approval  holds commands that policy sends for approval: tickets,
+              standing grants, webhooks (state in NATS JetStream KV)
+    listener  the listeners agents connect to: PostgreSQL, and SSH when
+              listeners.ssh is configured
     api       REST API and start page
 
   NATS: when NATS_URL is set, that server is used; otherwise gatehouse up runs
@@ -89,7 +93,7 @@ interface ServiceSpec {
   main: string;
 }
 
-const SERVICE_ORDER = ["idp", "demo-db", "policy", "audit", "listener", "api"] as const;
+const SERVICE_ORDER = ["idp", "demo-db", "policy", "audit", "approval", "listener", "api"] as const;
 
 type Output = "pretty" | "json" | "quiet";
 
@@ -97,7 +101,7 @@ type Output = "pretty" | "json" | "quiet";
 
 const color = process.stdout.isTTY && !process.env.NO_COLOR;
 const paint = (code: string, s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
-const NAME_COLORS: Record<string, string> = { nats: "36", idp: "35", "demo-db": "34", policy: "33", audit: "32", listener: "96", api: "95", up: "1" };
+const NAME_COLORS: Record<string, string> = { nats: "36", idp: "35", "demo-db": "34", policy: "33", audit: "32", approval: "93", listener: "96", api: "95", up: "1" };
 const LEVELS: Record<number, [string, string]> = { 10: ["TRACE", "90"], 20: ["DEBUG", "90"], 30: ["INFO ", "32"], 40: ["WARN ", "33"], 50: ["ERROR", "31"], 60: ["FATAL", "41"] };
 const HIDDEN_KEYS = new Set(["level", "time", "pid", "hostname", "service", "name", "msg", "v"]);
 
@@ -357,6 +361,20 @@ function banner(config: GatehouseConfig, cfgFile: string | undefined, natsUrl: s
       `      psql "host=${pg.host} port=${pg.port} user=agent-1 dbname=${connection}"`,
       "    then: SELECT name, email FROM customers LIMIT 5;   (allowed)",
       "          DROP TABLE customers;                        (denied by policy)",
+      "          DELETE FROM orders WHERE id = 7;             (held for approval by group approvers)",
+      "  Approve it (console or CLI):",
+      `    ${config.approvals.consoleUrl}/console`,
+      `    GATEHOUSE_TOKEN=$(npx gatehouse token${cfg} --sub alice --groups approvers --kind human) npx gatehouse approvals list`,
+      "",
+    );
+  }
+  const sshListener = config.listeners.ssh;
+  const sshConnection = Object.entries(config.connections).find(([, c]) => c.protocol === "ssh");
+  if (sshListener && sshConnection) {
+    lines.push(
+      "  SSH through the gateway (token as the password, or a key in listeners.ssh.authorizedKeys):",
+      `    ssh -p ${sshListener.port} -o User=${sshConnection[1].upstream.user}@${sshConnection[0]} ${sshListener.host} uptime`,
+      `    gateway host key (pin it in known_hosts): ${config.dataDir}/ssh/gatehouse_host_ed25519_key.pub`,
       "",
     );
   }
@@ -399,6 +417,7 @@ async function up(values: Record<string, unknown>): Promise<number> {
     { what: "api, api.port / GATEHOUSE_API_PORT", host: config.api.host, port: config.api.port },
     { what: "policy gRPC, policy.grpcPort", host: "127.0.0.1", port: config.policy.grpcPort },
     { what: "audit gRPC, audit.grpcPort", host: "127.0.0.1", port: config.audit.grpcPort },
+    { what: "approval gRPC, approvals.grpcPort", host: "127.0.0.1", port: config.approvals.grpcPort },
   ];
   const busy = await busyPorts(ports);
   if (busy.length) {
@@ -482,6 +501,13 @@ async function up(values: Record<string, unknown>): Promise<number> {
       mkdirSync(store, { recursive: true });
       say(`starting nats-server on 127.0.0.1:${port} (JetStream data in ${store})`);
       if (!(await launch("nats", bin, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", store], (l) => l.includes("Server is ready")))) return done;
+    }
+    // Development key that signs the audit checkpoints: generated once in the
+    // data directory (never committed); production sets audit.signingKey or
+    // $GATEHOUSE_AUDIT_SIGNING_KEY.
+    if (!process.env[SIGNING_KEY_ENV] && !existsSync(config.audit.signingKey)) {
+      const signer = generateSigningKeyFile(config.audit.signingKey);
+      say(`generated a development audit signing key ${config.audit.signingKey} (key id ${signer.keyId})`);
     }
     for (const s of services) {
       if (shuttingDown) break;

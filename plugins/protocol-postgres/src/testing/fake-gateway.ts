@@ -42,8 +42,8 @@ export class FakeGateway implements GatewayContext {
   connection(name: string): ConnectionConfig | undefined {
     return this.connections[name];
   }
-  connectionNames(): string[] {
-    return Object.keys(this.connections).filter((n) => this.connections[n]!.protocol === "postgres");
+  connectionNames(protocol: string): string[] {
+    return Object.keys(this.connections).filter((n) => this.connections[n]!.protocol === protocol);
   }
   upstreamPassword(name: string): string | undefined {
     return this.passwords[name];

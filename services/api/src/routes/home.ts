@@ -29,6 +29,10 @@ No decision or no audit acknowledgement means no access.</p>
 <p>The password is an OIDC access token. Connections configured here: ${Object.keys(config.connections).map((c) => `<code>${esc(c)}</code>`).join(", ") || "none"}.</p>
 <h2>Identity provider</h2>
 <p>Tokens are accepted from ${idpLink}.</p>
+<h2>Approvals</h2>
+<p>Commands that policy sends for approval wait in the gateway. Approvers decide in the
+<a href="/console">web console</a> (sign in with the identity provider) or with
+<code>npx gatehouse approvals list</code>.</p>
 <h2>Audit trail</h2>
 <pre><code>npx gatehouse audit query "SELECT time, type, identity_subject, command_text, effect, policy_ids FROM events ORDER BY time DESC LIMIT 20"</code></pre>
 <p>Or <code>POST /api/v1/audit/query</code> with <code>{"sql": "..."}</code> and a bearer token of a member of the

@@ -7,7 +7,7 @@ import { Command, Connection, Identity } from "@gatehouse/proto";
 import { createLogger } from "@gatehouse/runtime";
 import { initSql, fingerprintSql } from "@gatehouse/sql";
 import { PolicyDecider } from "../decider.js";
-import { startTestNats } from "../testing/nats-server.js";
+import { startNats as startTestNats } from "@gatehouse/testing";
 import { startTestPolicyResponder } from "../testing/policy-responder.js";
 
 const nats = await startTestNats();

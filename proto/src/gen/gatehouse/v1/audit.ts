@@ -7,6 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import type { handleUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
+import { ApprovalEvent, ApprovalRef } from "./approval.js";
 import { Command } from "./command.js";
 import { Identity } from "./identity.js";
 import { Decision } from "./policy.js";
@@ -49,6 +50,8 @@ export interface CommandEvent {
     | undefined;
   /** "policy" when the policy service decided, "cache" when a cached decision was reused. */
   decidedBy: string;
+  /** For a command that needed approval: the ticket or grant that settled it. */
+  approval: ApprovalRef | undefined;
 }
 
 export interface ResultEvent {
@@ -59,6 +62,30 @@ export interface ResultEvent {
   errorCode: string;
   errorMessage: string;
   statusTag: string;
+}
+
+/**
+ * What the gateway masked for one command: per column (or position) and entity,
+ * how many values, with which strategy. Never the value itself.
+ */
+export interface MaskingEvent {
+  commandId: string;
+  /**
+   * "customers.email" when the column's table is known, else the result column name;
+   * "copy" for COPY TO rows, "query_text" / "param" for audit text.
+   */
+  column: string;
+  /** 0-based result column (or bind parameter) position; -1 when not applicable. */
+  position: number;
+  /** Entity type: EMAIL, US_SSN, CREDIT_CARD... */
+  entity: string;
+  /** redact, partial, hash, null */
+  strategy: string;
+  count: number;
+  /** Id of the HMAC key when strategy is hash (never the key). */
+  keyId: string;
+  /** "result" (what the client saw), "audit" (bind parameters and query text in audit events). */
+  source: string;
 }
 
 export interface AuditEvent {
@@ -79,6 +106,8 @@ export interface AuditEvent {
     | { $case: "command"; command: CommandEvent }
     | { $case: "result"; result: ResultEvent }
     | { $case: "authFailure"; authFailure: AuthFailure }
+    | { $case: "masking"; masking: MaskingEvent }
+    | { $case: "approval"; approval: ApprovalEvent }
     | undefined;
 }
 
@@ -608,7 +637,7 @@ export const AuthFailure: MessageFns<AuthFailure> = {
 };
 
 function createBaseCommandEvent(): CommandEvent {
-  return { command: undefined, decision: undefined, decidedBy: "" };
+  return { command: undefined, decision: undefined, decidedBy: "", approval: undefined };
 }
 
 export const CommandEvent: MessageFns<CommandEvent> = {
@@ -621,6 +650,9 @@ export const CommandEvent: MessageFns<CommandEvent> = {
     }
     if (message.decidedBy !== "") {
       writer.uint32(26).string(message.decidedBy);
+    }
+    if (message.approval !== undefined) {
+      ApprovalRef.encode(message.approval, writer.uint32(162).fork()).join();
     }
     return writer;
   },
@@ -662,6 +694,14 @@ export const CommandEvent: MessageFns<CommandEvent> = {
             message.decidedBy = reader.string();
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.approval = ApprovalRef.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -683,6 +723,7 @@ export const CommandEvent: MessageFns<CommandEvent> = {
         : isSet(object.decided_by)
         ? globalThis.String(object.decided_by)
         : "",
+      approval: isSet(object.approval) ? ApprovalRef.fromJSON(object.approval) : undefined,
     };
   },
 
@@ -696,6 +737,9 @@ export const CommandEvent: MessageFns<CommandEvent> = {
     }
     if (message.decidedBy !== "") {
       obj.decidedBy = message.decidedBy;
+    }
+    if (message.approval !== undefined) {
+      obj.approval = ApprovalRef.toJSON(message.approval);
     }
     return obj;
   },
@@ -712,6 +756,9 @@ export const CommandEvent: MessageFns<CommandEvent> = {
       ? Decision.fromPartial(object.decision)
       : undefined;
     message.decidedBy = object.decidedBy ?? "";
+    message.approval = (object.approval !== undefined && object.approval !== null)
+      ? ApprovalRef.fromPartial(object.approval)
+      : undefined;
     return message;
   },
 };
@@ -901,6 +948,195 @@ export const ResultEvent: MessageFns<ResultEvent> = {
   },
 };
 
+function createBaseMaskingEvent(): MaskingEvent {
+  return { commandId: "", column: "", position: 0, entity: "", strategy: "", count: 0, keyId: "", source: "" };
+}
+
+export const MaskingEvent: MessageFns<MaskingEvent> = {
+  encode(message: MaskingEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.commandId !== "") {
+      writer.uint32(10).string(message.commandId);
+    }
+    if (message.column !== "") {
+      writer.uint32(18).string(message.column);
+    }
+    if (message.position !== 0) {
+      writer.uint32(24).int32(message.position);
+    }
+    if (message.entity !== "") {
+      writer.uint32(34).string(message.entity);
+    }
+    if (message.strategy !== "") {
+      writer.uint32(42).string(message.strategy);
+    }
+    if (message.count !== 0) {
+      writer.uint32(48).int64(message.count);
+    }
+    if (message.keyId !== "") {
+      writer.uint32(58).string(message.keyId);
+    }
+    if (message.source !== "") {
+      writer.uint32(66).string(message.source);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MaskingEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMaskingEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.commandId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.column = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.position = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.entity = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.strategy = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.count = longToNumber(reader.int64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MaskingEvent {
+    return {
+      commandId: isSet(object.commandId)
+        ? globalThis.String(object.commandId)
+        : isSet(object.command_id)
+        ? globalThis.String(object.command_id)
+        : "",
+      column: isSet(object.column) ? globalThis.String(object.column) : "",
+      position: isSet(object.position) ? globalThis.Number(object.position) : 0,
+      entity: isSet(object.entity) ? globalThis.String(object.entity) : "",
+      strategy: isSet(object.strategy) ? globalThis.String(object.strategy) : "",
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+    };
+  },
+
+  toJSON(message: MaskingEvent): unknown {
+    const obj: any = {};
+    if (message.commandId !== "") {
+      obj.commandId = message.commandId;
+    }
+    if (message.column !== "") {
+      obj.column = message.column;
+    }
+    if (message.position !== 0) {
+      obj.position = Math.round(message.position);
+    }
+    if (message.entity !== "") {
+      obj.entity = message.entity;
+    }
+    if (message.strategy !== "") {
+      obj.strategy = message.strategy;
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MaskingEvent>, I>>(base?: I): MaskingEvent {
+    return MaskingEvent.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MaskingEvent>, I>>(object: I): MaskingEvent {
+    const message = createBaseMaskingEvent();
+    message.commandId = object.commandId ?? "";
+    message.column = object.column ?? "";
+    message.position = object.position ?? 0;
+    message.entity = object.entity ?? "";
+    message.strategy = object.strategy ?? "";
+    message.count = object.count ?? 0;
+    message.keyId = object.keyId ?? "";
+    message.source = object.source ?? "";
+    return message;
+  },
+};
+
 function createBaseAuditEvent(): AuditEvent {
   return {
     id: "",
@@ -952,6 +1188,12 @@ export const AuditEvent: MessageFns<AuditEvent> = {
         break;
       case "authFailure":
         AuthFailure.encode(message.body.authFailure, writer.uint32(114).fork()).join();
+        break;
+      case "masking":
+        MaskingEvent.encode(message.body.masking, writer.uint32(122).fork()).join();
+        break;
+      case "approval":
+        ApprovalEvent.encode(message.body.approval, writer.uint32(130).fork()).join();
         break;
     }
     return writer;
@@ -1066,6 +1308,22 @@ export const AuditEvent: MessageFns<AuditEvent> = {
             message.body = { $case: "authFailure", authFailure: AuthFailure.decode(reader, reader.uint32()) };
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.body = { $case: "masking", masking: MaskingEvent.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.body = { $case: "approval", approval: ApprovalEvent.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1115,6 +1373,10 @@ export const AuditEvent: MessageFns<AuditEvent> = {
         ? { $case: "authFailure", authFailure: AuthFailure.fromJSON(object.authFailure) }
         : isSet(object.auth_failure)
         ? { $case: "authFailure", authFailure: AuthFailure.fromJSON(object.auth_failure) }
+        : isSet(object.masking)
+        ? { $case: "masking", masking: MaskingEvent.fromJSON(object.masking) }
+        : isSet(object.approval)
+        ? { $case: "approval", approval: ApprovalEvent.fromJSON(object.approval) }
         : undefined,
     };
   },
@@ -1152,6 +1414,10 @@ export const AuditEvent: MessageFns<AuditEvent> = {
       obj.result = ResultEvent.toJSON(message.body.result);
     } else if (message.body?.$case === "authFailure") {
       obj.authFailure = AuthFailure.toJSON(message.body.authFailure);
+    } else if (message.body?.$case === "masking") {
+      obj.masking = MaskingEvent.toJSON(message.body.masking);
+    } else if (message.body?.$case === "approval") {
+      obj.approval = ApprovalEvent.toJSON(message.body.approval);
     }
     return obj;
   },
@@ -1198,6 +1464,18 @@ export const AuditEvent: MessageFns<AuditEvent> = {
       case "authFailure": {
         if (object.body?.authFailure !== undefined && object.body?.authFailure !== null) {
           message.body = { $case: "authFailure", authFailure: AuthFailure.fromPartial(object.body.authFailure) };
+        }
+        break;
+      }
+      case "masking": {
+        if (object.body?.masking !== undefined && object.body?.masking !== null) {
+          message.body = { $case: "masking", masking: MaskingEvent.fromPartial(object.body.masking) };
+        }
+        break;
+      }
+      case "approval": {
+        if (object.body?.approval !== undefined && object.body?.approval !== null) {
+          message.body = { $case: "approval", approval: ApprovalEvent.fromPartial(object.body.approval) };
         }
         break;
       }

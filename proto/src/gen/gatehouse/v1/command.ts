@@ -28,6 +28,24 @@ export interface Statement {
   /** Start and length of the statement in the command text (bytes). */
   location: number;
   length: number;
+  /** SSH statements (classified by the SSH plugin, e.g. "ssh:exec"): absent for SQL. */
+  ssh?: SshFacts | undefined;
+}
+
+/**
+ * What an SSH statement does: one simple command of an exec line, a file operation,
+ * or a forwarding request.
+ */
+export interface SshFacts {
+  /** Words of the simple command (quotes removed; substitutions as written). */
+  argv: string[];
+  /** Basename of the program that runs (after wrappers such as sudo, env, nohup). */
+  program: string;
+  /** Files the operation touches (SFTP/SCP paths, redirection targets). */
+  paths: string[];
+  /** Forwarding destination (direct-tcpip) or bind address (tcpip-forward). */
+  host: string;
+  port: number;
 }
 
 export interface Param {
@@ -68,6 +86,7 @@ function createBaseStatement(): Statement {
     flags: [],
     location: 0,
     length: 0,
+    ssh: undefined,
   };
 }
 
@@ -102,6 +121,9 @@ export const Statement: MessageFns<Statement> = {
     }
     if (message.length !== 0) {
       writer.uint32(80).int32(message.length);
+    }
+    if (message.ssh !== undefined) {
+      SshFacts.encode(message.ssh, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -199,6 +221,14 @@ export const Statement: MessageFns<Statement> = {
             message.length = reader.int32();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.ssh = SshFacts.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -239,6 +269,7 @@ export const Statement: MessageFns<Statement> = {
         : [],
       location: isSet(object.location) ? globalThis.Number(object.location) : 0,
       length: isSet(object.length) ? globalThis.Number(object.length) : 0,
+      ssh: isSet(object.ssh) ? SshFacts.fromJSON(object.ssh) : undefined,
     };
   },
 
@@ -274,6 +305,9 @@ export const Statement: MessageFns<Statement> = {
     if (message.length !== 0) {
       obj.length = Math.round(message.length);
     }
+    if (message.ssh !== undefined) {
+      obj.ssh = SshFacts.toJSON(message.ssh);
+    }
     return obj;
   },
 
@@ -292,6 +326,140 @@ export const Statement: MessageFns<Statement> = {
     message.flags = object.flags?.map((e) => e) || [];
     message.location = object.location ?? 0;
     message.length = object.length ?? 0;
+    message.ssh = (object.ssh !== undefined && object.ssh !== null) ? SshFacts.fromPartial(object.ssh) : undefined;
+    return message;
+  },
+};
+
+function createBaseSshFacts(): SshFacts {
+  return { argv: [], program: "", paths: [], host: "", port: 0 };
+}
+
+export const SshFacts: MessageFns<SshFacts> = {
+  encode(message: SshFacts, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.argv) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.program !== "") {
+      writer.uint32(18).string(message.program);
+    }
+    for (const v of message.paths) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.host !== "") {
+      writer.uint32(34).string(message.host);
+    }
+    if (message.port !== 0) {
+      writer.uint32(40).int32(message.port);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SshFacts {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSshFacts();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.argv.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.program = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.paths.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.port = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SshFacts {
+    return {
+      argv: globalThis.Array.isArray(object?.argv) ? object.argv.map((e: any) => globalThis.String(e)) : [],
+      program: isSet(object.program) ? globalThis.String(object.program) : "",
+      paths: globalThis.Array.isArray(object?.paths) ? object.paths.map((e: any) => globalThis.String(e)) : [],
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+      port: isSet(object.port) ? globalThis.Number(object.port) : 0,
+    };
+  },
+
+  toJSON(message: SshFacts): unknown {
+    const obj: any = {};
+    if (message.argv?.length) {
+      obj.argv = message.argv;
+    }
+    if (message.program !== "") {
+      obj.program = message.program;
+    }
+    if (message.paths?.length) {
+      obj.paths = message.paths;
+    }
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    if (message.port !== 0) {
+      obj.port = Math.round(message.port);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SshFacts>, I>>(base?: I): SshFacts {
+    return SshFacts.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SshFacts>, I>>(object: I): SshFacts {
+    const message = createBaseSshFacts();
+    message.argv = object.argv?.map((e) => e) || [];
+    message.program = object.program ?? "";
+    message.paths = object.paths?.map((e) => e) || [];
+    message.host = object.host ?? "";
+    message.port = object.port ?? 0;
     return message;
   },
 };

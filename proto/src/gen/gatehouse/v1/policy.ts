@@ -9,6 +9,7 @@ import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import type { handleUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { Command, Statement } from "./command.js";
 import { Connection, Identity } from "./identity.js";
+import { MaskingPlan } from "./masking.js";
 
 export enum Effect {
   EFFECT_UNSPECIFIED = 0,
@@ -86,6 +87,26 @@ export interface Decision {
    */
   cacheable: boolean;
   parseError: string;
+  /**
+   * What the client may see in clear: from the @mask annotations of the masking
+   * policies that apply to this identity and connection (empty: nothing masked).
+   */
+  masking:
+    | MaskingPlan
+    | undefined;
+  /** Set when effect is REQUIRE_APPROVAL: who approves, how many, how long the hold lasts. */
+  approval: ApprovalRequirement | undefined;
+}
+
+/**
+ * From the annotations of the permit policies that required approval
+ * (@approval("g1,g2"), @min_approvals("2"), @expires("15m")).
+ */
+export interface ApprovalRequirement {
+  policyIds: string[];
+  approverGroups: string[];
+  minApprovals: number;
+  expiresInMs: number;
 }
 
 export interface ClassifyRequest {
@@ -363,6 +384,8 @@ function createBaseDecision(): Decision {
     classified: [],
     cacheable: false,
     parseError: "",
+    masking: undefined,
+    approval: undefined,
   };
 }
 
@@ -391,6 +414,12 @@ export const Decision: MessageFns<Decision> = {
     }
     if (message.parseError !== "") {
       writer.uint32(66).string(message.parseError);
+    }
+    if (message.masking !== undefined) {
+      MaskingPlan.encode(message.masking, writer.uint32(74).fork()).join();
+    }
+    if (message.approval !== undefined) {
+      ApprovalRequirement.encode(message.approval, writer.uint32(162).fork()).join();
     }
     return writer;
   },
@@ -472,6 +501,22 @@ export const Decision: MessageFns<Decision> = {
             message.parseError = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.masking = MaskingPlan.decode(reader, reader.uint32());
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.approval = ApprovalRequirement.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -510,6 +555,8 @@ export const Decision: MessageFns<Decision> = {
         : isSet(object.parse_error)
         ? globalThis.String(object.parse_error)
         : "",
+      masking: isSet(object.masking) ? MaskingPlan.fromJSON(object.masking) : undefined,
+      approval: isSet(object.approval) ? ApprovalRequirement.fromJSON(object.approval) : undefined,
     };
   },
 
@@ -539,6 +586,12 @@ export const Decision: MessageFns<Decision> = {
     if (message.parseError !== "") {
       obj.parseError = message.parseError;
     }
+    if (message.masking !== undefined) {
+      obj.masking = MaskingPlan.toJSON(message.masking);
+    }
+    if (message.approval !== undefined) {
+      obj.approval = ApprovalRequirement.toJSON(message.approval);
+    }
     return obj;
   },
 
@@ -555,6 +608,145 @@ export const Decision: MessageFns<Decision> = {
     message.classified = object.classified?.map((e) => Statement.fromPartial(e)) || [];
     message.cacheable = object.cacheable ?? false;
     message.parseError = object.parseError ?? "";
+    message.masking = (object.masking !== undefined && object.masking !== null)
+      ? MaskingPlan.fromPartial(object.masking)
+      : undefined;
+    message.approval = (object.approval !== undefined && object.approval !== null)
+      ? ApprovalRequirement.fromPartial(object.approval)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseApprovalRequirement(): ApprovalRequirement {
+  return { policyIds: [], approverGroups: [], minApprovals: 0, expiresInMs: 0 };
+}
+
+export const ApprovalRequirement: MessageFns<ApprovalRequirement> = {
+  encode(message: ApprovalRequirement, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.policyIds) {
+      writer.uint32(10).string(v!);
+    }
+    for (const v of message.approverGroups) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.minApprovals !== 0) {
+      writer.uint32(24).int32(message.minApprovals);
+    }
+    if (message.expiresInMs !== 0) {
+      writer.uint32(32).int64(message.expiresInMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApprovalRequirement {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApprovalRequirement();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.policyIds.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.approverGroups.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.minApprovals = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.expiresInMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ApprovalRequirement {
+    return {
+      policyIds: globalThis.Array.isArray(object?.policyIds)
+        ? object.policyIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.policy_ids)
+        ? object.policy_ids.map((e: any) => globalThis.String(e))
+        : [],
+      approverGroups: globalThis.Array.isArray(object?.approverGroups)
+        ? object.approverGroups.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.approver_groups)
+        ? object.approver_groups.map((e: any) => globalThis.String(e))
+        : [],
+      minApprovals: isSet(object.minApprovals)
+        ? globalThis.Number(object.minApprovals)
+        : isSet(object.min_approvals)
+        ? globalThis.Number(object.min_approvals)
+        : 0,
+      expiresInMs: isSet(object.expiresInMs)
+        ? globalThis.Number(object.expiresInMs)
+        : isSet(object.expires_in_ms)
+        ? globalThis.Number(object.expires_in_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: ApprovalRequirement): unknown {
+    const obj: any = {};
+    if (message.policyIds?.length) {
+      obj.policyIds = message.policyIds;
+    }
+    if (message.approverGroups?.length) {
+      obj.approverGroups = message.approverGroups;
+    }
+    if (message.minApprovals !== 0) {
+      obj.minApprovals = Math.round(message.minApprovals);
+    }
+    if (message.expiresInMs !== 0) {
+      obj.expiresInMs = Math.round(message.expiresInMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ApprovalRequirement>, I>>(base?: I): ApprovalRequirement {
+    return ApprovalRequirement.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ApprovalRequirement>, I>>(object: I): ApprovalRequirement {
+    const message = createBaseApprovalRequirement();
+    message.policyIds = object.policyIds?.map((e) => e) || [];
+    message.approverGroups = object.approverGroups?.map((e) => e) || [];
+    message.minApprovals = object.minApprovals ?? 0;
+    message.expiresInMs = object.expiresInMs ?? 0;
     return message;
   },
 };

@@ -1,0 +1,261 @@
+// gatehouse audit verify | prove | check-proof | export-checkpoints | keys:
+// the auditor's side of the tamper-evident trail (packages/audit-integrity).
+//
+// verify and prove read events through the audit service (gRPC on
+// audit.grpcPort, large pages; NATS when gRPC is unreachable) and checkpoints
+// straight from the JetStream checkpoint stream, which ClickHouse
+// administrators cannot rewrite. check-proof needs nothing but the file and a key.
+import { readFileSync, writeFileSync } from "node:fs";
+import * as grpc from "@grpc/grpc-js";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { AuditServiceService, QueryResponse, type AuditEvent } from "@gatehouse/proto";
+import { natsClient, type GatehouseConfig } from "@gatehouse/runtime";
+import {
+  checkProof,
+  makeProof,
+  parsePublicKey,
+  keyIdOf,
+  readCheckpoints,
+  streamTail,
+  verifyTrail,
+  type InclusionProof,
+  type QueryFn,
+} from "@gatehouse/audit-integrity";
+
+export const INTEGRITY_USAGE = `
+    gatehouse audit verify [--from POS|TIME] [--to POS|TIME] [--public-key KEY]... [--json]
+        Check the whole trail (or the checkpoints covering --from..--to): every
+        checkpoint's Ed25519 signature, continuity between checkpoints, that the
+        ClickHouse copy of each checkpoint equals the JetStream copy, the hash
+        chain and every stored column of every event against the event's own
+        bytes, each checkpoint's Merkle root, rows outside the chain, and that
+        the newest events in the JetStream audit stream are all in the store (a
+        cut tail is detected). POS is a chain position, TIME an ISO date-time.
+        --public-key (PEM, base64 SPKI, or a file; repeat for rotated keys) pins
+        the keys; without it the keys published with the checkpoints are used.
+        Exits 1 and names the first broken event and what is wrong with it.
+
+    gatehouse audit prove EVENT_ID [--out FILE]
+        Print (or write) an inclusion proof for one event: its bytes, the signed
+        checkpoint covering it and the RFC 6962 audit path.
+
+    gatehouse audit check-proof FILE --public-key KEY
+        Verify a proof offline with nothing but the signer's public key.
+
+    gatehouse audit export-checkpoints [--out FILE]
+        Every signed checkpoint from JetStream as JSON lines (with key ids and
+        public keys).
+
+    gatehouse audit keys
+        Key ids and public keys that signed checkpoints (for --public-key).
+`;
+
+/** Query through gRPC with big messages (verification pages are large). */
+function grpcQuery(address: string): { query: QueryFn; close(): void } {
+  const Ctor = grpc.makeGenericClientConstructor(AuditServiceService as unknown as grpc.ServiceDefinition, "AuditService");
+  const raw = new Ctor(address, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": 1024 * 1024 * 1024 }) as unknown as grpc.Client & {
+    query(req: unknown, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: QueryResponse) => void): void;
+  };
+  return {
+    query: (sql) =>
+      new Promise((resolve, reject) =>
+        raw.query({ sql, maxRows: 100_000 }, new grpc.Metadata(), { deadline: new Date(Date.now() + 300_000) }, (err, res) =>
+          err ? reject(new Error(err.details || err.message)) : resolve(res.rows.map((l) => JSON.parse(l) as Record<string, unknown>)),
+        ),
+      ),
+    close: () => raw.close(),
+  };
+}
+
+interface Conn {
+  nc: NatsConnection;
+  query: QueryFn;
+  /** Chain positions per page that the transport carries. */
+  pageSize: number;
+  close(): Promise<void>;
+}
+
+async function open(config: GatehouseConfig, cmd: string): Promise<Conn> {
+  const url = config.nats.url;
+  let nc: NatsConnection;
+  try {
+    nc = await connect({ servers: url.split(","), name: "gatehouse-cli", timeout: 3000, maxReconnectAttempts: 0 });
+  } catch (e) {
+    throw new Error(`cannot connect to NATS at ${url}: ${(e as Error).message}; start the stack with \`npm start\` or set nats.url (NATS_URL) (${cmd})`);
+  }
+  const g = grpcQuery(`127.0.0.1:${config.audit.grpcPort}`);
+  try {
+    await g.query("SELECT 1 AS one");
+    return { nc, query: g.query, pageSize: 20_000, close: async () => (g.close(), await nc.close()) };
+  } catch {
+    g.close();
+    // One NATS reply is at most max_payload (1 MiB by default): small pages.
+    const client = natsClient(nc, AuditServiceService, { timeoutMs: 60_000 });
+    const query: QueryFn = async (sql) => (await client.query({ sql, maxRows: 100_000 })).rows.map((l) => JSON.parse(l) as Record<string, unknown>);
+    return { nc, query, pageSize: 300, close: () => nc.close() };
+  }
+}
+
+function parsePos(v: string | undefined, name: string): number | string | undefined {
+  if (v === undefined) return undefined;
+  if (/^\d+$/.test(v)) return Number(v);
+  if (!Number.isNaN(Date.parse(v))) return v;
+  throw new Error(`${name} must be a chain position (an integer) or an ISO date-time, got "${v}"`);
+}
+
+async function toPos(q: QueryFn, db: string, v: number | string | undefined, edge: "from" | "to"): Promise<number | undefined> {
+  if (v === undefined || typeof v === "number") return v;
+  const t = new Date(v).toISOString().replace("T", " ").replace("Z", "");
+  const agg = edge === "from" ? "min" : "max";
+  const op = edge === "from" ? ">=" : "<=";
+  const [r] = await q(`SELECT ${agg}(chain_pos) AS p FROM ${db}.events WHERE chain_pos > 0 AND time ${op} toDateTime64('${t}', 6, 'UTC')`);
+  return Number(r?.p ?? 0);
+}
+
+function trustedKeys(keys: string[]): Map<string, string> | undefined {
+  if (keys.length === 0) return undefined;
+  const m = new Map<string, string>();
+  for (const k of keys) {
+    const der = parsePublicKey(k).export({ type: "spki", format: "der" });
+    m.set(keyIdOf(der), der.toString("base64"));
+  }
+  return m;
+}
+
+/** Wait (bounded) until the audit service has written everything JetStream holds, so a lagging writer is not reported as a cut tail. */
+async function waitCaughtUp(nc: NatsConnection, seconds: number): Promise<number> {
+  const client = natsClient(nc, AuditServiceService, { timeoutMs: 5000 });
+  const deadline = Date.now() + seconds * 1000;
+  let pending = -1;
+  while (Date.now() < deadline) {
+    try {
+      pending = (await client.stats({})).pending;
+      if (pending === 0) return 0;
+    } catch {
+      return -1;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return pending;
+}
+
+export async function runVerify(config: GatehouseConfig, values: Record<string, unknown>, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+  const keys = trustedKeys((values["public-key"] as string[] | undefined) ?? []);
+  const fromArg = parsePos(values.from as string | undefined, "--from");
+  const toArg = parsePos(values.to as string | undefined, "--to");
+  const conn = await open(config, "gatehouse audit verify");
+  try {
+    const db = config.audit.clickhouseDatabase;
+    const pending = await waitCaughtUp(conn.nc, 30);
+    if (pending > 0) err.write(`gatehouse audit verify: the audit service still has ${pending} messages to write; the newest events will be reported as missing\n`);
+    // Everything up to here was written when the writer caught up: the tail check
+    // stops at this sequence, so events arriving while verify runs are not "missing".
+    const untilStreamSeq = (await (await jetstreamManager(conn.nc)).streams.info(config.audit.stream)).state.last_seq;
+    const checkpoints = await readCheckpoints(conn.nc, config.audit.checkpointStream);
+    const report = await verifyTrail(conn.query, {
+      database: db,
+      checkpoints,
+      trustedKeys: keys,
+      from: await toPos(conn.query, db, fromArg, "from"),
+      to: await toPos(conn.query, db, toArg, "to"),
+      streamTail: streamTail(conn.nc, config.audit.stream, untilStreamSeq),
+      untilStreamSeq,
+      rereadCheckpoints: () => readCheckpoints(conn.nc, config.audit.checkpointStream),
+      pageSize: conn.pageSize,
+    });
+    if (values.json) {
+      out.write(JSON.stringify(report) + "\n");
+    } else {
+      out.write(
+        `checked ${report.eventsChecked} events and ${report.checkpointsChecked} checkpoints (chain positions 1-${Math.max(report.lastStoredPos, report.lastCheckpointPos)}, sealed up to ${report.lastCheckpointPos}); ` +
+          `keys: ${report.keyIds.join(", ") || "none"}${keys ? " (pinned)" : " (as published with the checkpoints; pin them with --public-key)"}\n`,
+      );
+      if (report.ok) out.write("OK: the audit trail is complete and unaltered\n");
+      else {
+        const first = report.problems[0]!;
+        out.write(`FAILED: first problem${first.pos ? ` at chain position ${first.pos}` : ""}${first.eventId ? `, event ${first.eventId}` : ""}: ${first.what}\n`);
+        for (const p of report.problems.slice(1)) out.write(`  also: ${p.what}\n`);
+      }
+    }
+    return report.ok ? 0 : 1;
+  } finally {
+    await conn.close();
+  }
+}
+
+export async function runProve(config: GatehouseConfig, eventId: string, values: Record<string, unknown>, out: NodeJS.WritableStream): Promise<number> {
+  const conn = await open(config, "gatehouse audit prove");
+  try {
+    const checkpoints = await readCheckpoints(conn.nc, config.audit.checkpointStream);
+    const proof = await makeProof(conn.query, eventId, checkpoints, config.audit.clickhouseDatabase);
+    const text = JSON.stringify(proof, null, 2) + "\n";
+    if (typeof values.out === "string") writeFileSync(values.out, text);
+    else out.write(text);
+    return 0;
+  } finally {
+    await conn.close();
+  }
+}
+
+function describe(ev: AuditEvent | undefined): string {
+  if (!ev) return "";
+  const b = ev.body;
+  const what = b?.$case === "command" ? `command ${JSON.stringify(b.command.command?.text ?? "")} (${b.command.decision ? "decision recorded" : "no decision"})` : (b?.$case ?? "event");
+  return `${new Date(ev.timeUnixMicros / 1000).toISOString()} ${ev.identity?.subject ?? "?"} on ${ev.connection || "?"}: ${what}`;
+}
+
+export function runCheckProof(file: string, publicKey: string, out: NodeJS.WritableStream): number {
+  let proof: InclusionProof;
+  try {
+    proof = JSON.parse(readFileSync(file, "utf8")) as InclusionProof;
+  } catch (e) {
+    throw new Error(`cannot read proof ${file}: ${(e as Error).message}`);
+  }
+  const r = checkProof(proof, publicKey);
+  if (r.ok) {
+    const cp = proof.checkpoint;
+    out.write(`OK: event ${proof.eventId} is chain position ${proof.chainPos}, included in checkpoint ${cp.fromPos}-${cp.toPos} signed by key ${cp.keyId} at ${cp.time}\n`);
+    const d = describe(r.event);
+    if (d) out.write(`    ${d}\n`);
+    return 0;
+  }
+  out.write(`FAILED: ${r.problems.join("\n        ")}\n`);
+  return 1;
+}
+
+export async function runExportCheckpoints(config: GatehouseConfig, values: Record<string, unknown>, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+  const nc = await connect({ servers: config.nats.url.split(","), name: "gatehouse-cli", timeout: 3000, maxReconnectAttempts: 0 }).catch((e: Error) => {
+    throw new Error(`cannot connect to NATS at ${config.nats.url}: ${e.message}`);
+  });
+  try {
+    const cps = await readCheckpoints(nc, config.audit.checkpointStream);
+    const text = cps.map((c) => JSON.stringify(c)).join("\n") + (cps.length ? "\n" : "");
+    if (typeof values.out === "string") {
+      writeFileSync(values.out, text);
+      err.write(`wrote ${cps.length} checkpoints to ${values.out}\n`);
+    } else out.write(text);
+    return 0;
+  } finally {
+    await nc.close();
+  }
+}
+
+export async function runKeys(config: GatehouseConfig, out: NodeJS.WritableStream): Promise<number> {
+  const nc = await connect({ servers: config.nats.url.split(","), name: "gatehouse-cli", timeout: 3000, maxReconnectAttempts: 0 });
+  try {
+    const seen = new Map<string, { publicKey: string; first: string; last: string; n: number }>();
+    for (const c of await readCheckpoints(nc, config.audit.checkpointStream)) {
+      const k = seen.get(c.keyId);
+      if (k) {
+        k.last = c.time;
+        k.n++;
+      } else seen.set(c.keyId, { publicKey: c.publicKey, first: c.time, last: c.time, n: 1 });
+    }
+    for (const [id, k] of seen) out.write(`${id}  ${k.publicKey}  ${k.n} checkpoints ${k.first} .. ${k.last}\n`);
+    if (seen.size === 0) out.write("no checkpoints yet\n");
+    return 0;
+  } finally {
+    await nc.close();
+  }
+}

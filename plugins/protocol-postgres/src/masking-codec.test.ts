@@ -1,0 +1,112 @@
+// Pure parts of result masking: COPY row splitting and escaping, COPY statement
+// analysis, DataRow rewriting of NULLs and lengths, binary re-encoding.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import type { MaskingRuntime } from "@gatehouse/plugin-sdk";
+import { encodeTyped, escapeText, OID, ResultMasker, splitCsv, splitText } from "./masking.js";
+import { copySource } from "./masking-session.js";
+import { compilePlan } from "./masking-plan.js";
+import { T } from "./protocol.js";
+
+describe("COPY rows", () => {
+  it("csv: quotes, doubled quotes, commas and NULL vs empty string", () => {
+    const line = `1,"a,b","say ""hi""",,""`;
+    assert.deepEqual(
+      splitCsv(line).map((c) => [line.slice(c.start, c.end), c.value]),
+      [["1", "1"], [`"a,b"`, "a,b"], [`"say ""hi"""`, `say "hi"`], ["", null], [`""`, ""]],
+    );
+  });
+  it("text: tabs split, \\N is NULL, escapes round-trip", () => {
+    const line = "1\\tx\\\\y\\n\t\\N\t";
+    assert.deepEqual(splitText(line).map((c) => c.value), ["1\tx\\y\n", null, ""]);
+    assert.equal(escapeText("a\tb\\c\nd\re"), "a\\tb\\\\c\\nd\\re");
+  });
+  it("the query behind a COPY statement and its options", () => {
+    assert.deepEqual(copySource(`COPY (SELECT ")" AS x, ')' FROM t WHERE f(a) > 1) TO STDOUT WITH (FORMAT csv, HEADER)`), {
+      query: `SELECT ")" AS x, ')' FROM t WHERE f(a) > 1`,
+      csv: true,
+      header: true,
+      custom: false,
+    });
+    assert.deepEqual(copySource(`copy public.customers (id, email) to stdout`), { query: "SELECT id, email FROM public.customers", csv: false, header: false, custom: false });
+    assert.equal(copySource(`COPY t TO STDOUT WITH (DELIMITER ';')`)?.custom, true);
+    assert.equal(copySource(`COPY t TO STDOUT CSV HEADER`)?.csv, true);
+    assert.equal(copySource(`COPY (SELECT 1 TO STDOUT`), undefined);
+  });
+});
+
+describe("DataRow rewriting", () => {
+  const rt: MaskingRuntime = {
+    keyId: "k",
+    maskValue: (v, e, s) => (s.kind === "null" ? null : s.kind === "partial" ? v.slice(-2) : `[${e}]`),
+    replaceTyped: () => "7",
+    maskText: (t) => ({ text: t, actions: [] }),
+  };
+  const rowDescription = (cols: [string, number, number][]) => {
+    const parts = cols.map(([name, type, format]) => {
+      const b = Buffer.alloc(name.length + 19);
+      b.write(name);
+      b.writeUInt32BE(0, name.length + 1);
+      b.writeUInt32BE(type, name.length + 7);
+      b.writeInt16BE(format, name.length + 17);
+      return b;
+    });
+    const body = Buffer.concat(parts);
+    const h = Buffer.alloc(7);
+    h[0] = T.RowDescription;
+    h.writeInt32BE(body.length + 6, 1);
+    h.writeInt16BE(cols.length, 5);
+    return Buffer.concat([h, body]);
+  };
+  const dataRow = (vals: (Buffer | null)[]) => {
+    const body = Buffer.concat(vals.map((v) => {
+      const l = Buffer.alloc(4);
+      l.writeInt32BE(v ? v.length : -1);
+      return v ? Buffer.concat([l, v]) : l;
+    }));
+    const h = Buffer.alloc(7);
+    h[0] = T.DataRow;
+    h.writeInt32BE(body.length + 6, 1);
+    h.writeInt16BE(vals.length, 5);
+    return Buffer.concat([h, body]);
+  };
+  const cells = (f: Buffer) => {
+    const out: (string | null)[] = [];
+    let pos = 7;
+    for (let i = 0; i < f.readInt16BE(5); i++) {
+      const len = f.readInt32BE(pos);
+      pos += 4;
+      out.push(len < 0 ? null : f.toString("hex", pos, pos + len));
+      if (len > 0) pos += len;
+    }
+    assert.equal(pos, f.length, "lengths add up");
+    assert.equal(f.readInt32BE(1), f.length - 1, "frame length recomputed");
+    return out;
+  };
+  it("masks by output name, keeps NULLs and other cells byte for byte, re-encodes binary int4", () => {
+    const plan = compilePlan({
+      columns: [
+        { match: { table: "", column: "email", columnPattern: "", tag: "" }, entity: "EMAIL", strategy: { kind: 1, keepLast: 0 }, scan: false },
+        { match: { table: "", column: "n", columnPattern: "", tag: "" }, entity: "NUM", strategy: { kind: 3, keepLast: 0 }, scan: false },
+        { match: { table: "", column: "gone", columnPattern: "", tag: "" }, entity: "X", strategy: { kind: 4, keepLast: 0 }, scan: false },
+      ],
+      text: [],
+      policyIds: [],
+    })!;
+    const m = new ResultMasker({ plan, runtime: rt, catalog: undefined, tags: {} });
+    m.rewrite(rowDescription([["id", OID.int4, 1], ["email", OID.text, 1], ["n", OID.int4, 1], ["gone", OID.text, 0], ["other", OID.bytea, 1]]));
+    const id = Buffer.from([0, 0, 0, 5]);
+    const out = m.rewrite(dataRow([id, Buffer.from("a@b.c"), Buffer.from([0, 0, 1, 0]), Buffer.from("x"), Buffer.from([1, 2, 3])]))!;
+    assert.deepEqual(cells(out), ["00000005", Buffer.from("[EMAIL]").toString("hex"), "00000007", null, "010203"]);
+    const nulls = m.rewrite(dataRow([id, null, null, null, null]))!;
+    assert.deepEqual(cells(nulls), ["00000005", null, null, null, null]);
+    assert.deepEqual(m.summary().map((c) => [c.column, c.strategy, c.count]), [["email", "redact", 1], ["n", "hash", 1], ["gone", "null", 1]]);
+  });
+  it("binary encodings PostgreSQL would send", () => {
+    assert.deepEqual(encodeTyped(OID.date, "2000-01-02", true), Buffer.from([0, 0, 0, 1]));
+    assert.deepEqual(encodeTyped(OID.int8, "-1", true), Buffer.alloc(8, 0xff));
+    assert.deepEqual(encodeTyped(OID.jsonb, '"x"', true), Buffer.from('\x01"x"'));
+    assert.equal(encodeTyped(OID.numeric, "1", true), null, "types the gateway cannot encode become NULL");
+    assert.deepEqual(encodeTyped(OID.numeric, "1", false), Buffer.from("1"));
+  });
+});
