@@ -243,3 +243,37 @@ SELECT
 FROM gatehouse.events FINAL
 WHERE type = 'approval' AND JSONExtractString(details, 'ticket_id') != '' AND status_tag NOT IN ('grant_created', 'grant_revoked')
 GROUP BY ticket_id;
+
+-- Session recordings (docs/recordings.md): one row per JetStream chunk of stream
+-- RECORDINGS. Concatenating `data` in `seq` order gives the recording (JSON lines:
+-- asciicast v2 for terminals, the Gatehouse SQL transcript for SQL sessions).
+-- Rows are deterministic per (session_id, seq), so a re-insert after a crash
+-- collapses in FINAL.
+CREATE TABLE IF NOT EXISTS gatehouse.recordings
+(
+    session_id   String,
+    seq          UInt32,
+    kind         LowCardinality(String),
+    time         DateTime64(6, 'UTC'),
+    stream_seq   UInt64,
+    data         String,
+    last         Bool,
+    bytes        UInt32,
+    inserted_at  DateTime64(6, 'UTC') DEFAULT now64(6)
+)
+ENGINE = ReplacingMergeTree(inserted_at)
+ORDER BY (session_id, seq);
+
+-- One row per recorded session.
+CREATE VIEW IF NOT EXISTS gatehouse.recording_index AS
+SELECT
+    session_id,
+    any(kind)                                   AS kind,
+    count()                                     AS chunks,
+    sum(bytes)                                  AS bytes,
+    min(time)                                   AS first_time,
+    max(time)                                   AS last_time,
+    max(last)                                   AS complete,
+    max(position(data, '"truncated"') > 0)      AS truncated
+FROM gatehouse.recordings FINAL
+GROUP BY session_id;
