@@ -27,7 +27,10 @@ export function openChdbEngine(path: string): Engine {
     async insertCompactRows(table, columns, body) {
       await session.insert({ table, columns: [...columns], values: typeof body === "string" ? Buffer.from(body, "utf8") : body, format: "JSONCompactEachRow" });
     },
-    async selectCompact(sql) {
+    async selectCompact(sql, params) {
+      if (params && Object.keys(params).length > 0) {
+        return (await session.queryBindAsync(sql, params, { format: "JSONCompactEachRowWithNames" })).text();
+      }
       return (await session.queryAsync(sql, { format: "JSONCompactEachRowWithNames" })).text();
     },
     async useDatabase(database) {

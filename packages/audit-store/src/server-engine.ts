@@ -33,8 +33,8 @@ export async function openServerEngine(url: string): Promise<Engine> {
         .map((l) => JSON.parse(l) as unknown[]);
       await client.insert({ table, values: rows, format: "JSONCompactEachRow", columns: [columns[0]!, ...columns.slice(1)] });
     },
-    async selectCompact(sql) {
-      const rs = await client.query({ query: sql, format: "JSONCompactEachRowWithNames" });
+    async selectCompact(sql, params) {
+      const rs = await client.query({ query: sql, format: "JSONCompactEachRowWithNames", ...(params && Object.keys(params).length > 0 ? { query_params: params } : {}) });
       return rs.text();
     },
     async useDatabase(database) {

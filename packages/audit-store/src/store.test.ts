@@ -108,6 +108,16 @@ test("read-only: writes, DDL, second statements, files and settings changes are 
   assert.ok(show.rows.some((r) => r.name === "events"));
 });
 
+test("query parameters are bound by the engine, never spliced: a quote in a value stays a value", async () => {
+  const hit = await store.query("SELECT event_id FROM gatehouse.events FINAL WHERE session_id = {s:String} ORDER BY event_id", 10, { s: "s2" });
+  assert.deepEqual(hit.rows.map((r) => r.event_id), ["s2:1"]);
+  const evil = await store.query("SELECT count() AS n FROM gatehouse.events WHERE session_id = {s:String}", 10, { s: "x' OR '1'='1" });
+  assert.equal(Number(evil.rows[0]!.n), 0);
+  const typed = await store.query("SELECT {n:UInt32} + 1 AS v, {t:DateTime64(6, 'UTC')} AS t", 10, { n: "41", t: "2026-01-02 03:04:05.000006" });
+  assert.equal(Number(typed.rows[0]!.v), 42);
+  await assert.rejects(store.query("SELECT {n:UInt32} AS v", 10, { n: "not a number" }));
+});
+
 test("data persists across close and reopen of the same directory", async () => {
   await store.close();
   store = await openAuditStore({ chdbPath: join(dir, "ch") });

@@ -33,7 +33,8 @@ export interface AuditStore {
   /** Write rows already encoded in a RowBuffer; resolves with the number of rows. */
   insertRowBuffer(rows: RowBuffer): Promise<number>;
   /** One read-only statement; at most maxRows rows (default 1000). */
-  query(sql: string, maxRows?: number): Promise<QueryResult>;
+  /** Read-only query; `params` bind `{name:Type}` placeholders in `sql`. */
+  query(sql: string, maxRows?: number, params?: Record<string, string>): Promise<QueryResult>;
   /** Rows already stored for each of these stream sequences. */
   rowsForSeqs(seqs: number[]): Promise<Map<number, number>>;
   /** Highest stream sequence written (0 when empty). */
@@ -124,14 +125,14 @@ class Store implements AuditStore {
     return rows.rows;
   }
 
-  async query(sql: string, maxRows = DEFAULT_MAX_ROWS): Promise<QueryResult> {
+  async query(sql: string, maxRows = DEFAULT_MAX_ROWS, params?: Record<string, string>): Promise<QueryResult> {
     if (!Number.isInteger(maxRows) || maxRows < 1 || maxRows > MAX_ROWS_LIMIT) {
       throw new ReadOnlyQueryError(`max rows must be an integer from 1 to ${MAX_ROWS_LIMIT}, got ${maxRows}`);
     }
     const body = checkReadOnlySql(sql);
     let text: string;
     try {
-      text = await this.engine.selectCompact(readOnlyStatement(body, maxRows));
+      text = await this.engine.selectCompact(readOnlyStatement(body, maxRows), params);
     } catch (e) {
       const msg = (e as Error).message;
       if (/READONLY|readonly mode/i.test(msg)) {

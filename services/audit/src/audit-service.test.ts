@@ -120,7 +120,7 @@ test("Query and Stats over NATS and gRPC; writes are refused with INVALID_ARGUME
   const viaGrpc = grpcClient(`127.0.0.1:${svc!.grpcPort}`, AuditServiceService);
   try {
     for (const client of [viaNats, viaGrpc]) {
-      const r = await client.query({ sql: "SELECT event_id, effect FROM gatehouse.events FINAL WHERE session_id = 's1' AND type = 'decision' ORDER BY command_seq", maxRows: 3 });
+      const r = await client.query({ sql: "SELECT event_id, effect FROM gatehouse.events FINAL WHERE session_id = 's1' AND type = 'decision' ORDER BY command_seq", maxRows: 3, params: {} });
       assert.deepEqual(r.columns, ["event_id", "effect"]);
       assert.deepEqual(r.rows.map((l) => JSON.parse(l)), [
         { event_id: "s1:1:decision", effect: "allow" },
@@ -129,9 +129,9 @@ test("Query and Stats over NATS and gRPC; writes are refused with INVALID_ARGUME
       ]);
       assert.equal(r.truncated, true);
       for (const sql of ["DROP TABLE gatehouse.events", "SELECT 1; DROP TABLE gatehouse.events", "ALTER TABLE gatehouse.events DELETE WHERE 1", "INSERT INTO gatehouse.events (event_id) VALUES ('x')"]) {
-        await assert.rejects(client.query({ sql, maxRows: 0 }), (e: unknown) => e instanceof RpcError && e.code === Status.INVALID_ARGUMENT, sql);
+        await assert.rejects(client.query({ sql, maxRows: 0, params: {} }), (e: unknown) => e instanceof RpcError && e.code === Status.INVALID_ARGUMENT, sql);
       }
-      await assert.rejects(client.query({ sql: "SELECT no_such_column FROM gatehouse.events", maxRows: 0 }), /no_such_column/);
+      await assert.rejects(client.query({ sql: "SELECT no_such_column FROM gatehouse.events", maxRows: 0, params: {} }), /no_such_column/);
     }
     const stats = await viaNats.stats({});
     assert.equal(stats.store, "chdb");

@@ -104,7 +104,7 @@ async function publish(prefix: string, total: number, sessions: number, onProgre
 const audit = () => natsClient(nc, AuditServiceService, { timeoutMs: 30_000 });
 
 async function sql(q: string): Promise<Record<string, unknown>[]> {
-  const res = await audit().query({ sql: q, maxRows: 100_000 });
+  const res = await audit().query({ sql: q, maxRows: 100_000, params: {} });
   return res.rows.map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 

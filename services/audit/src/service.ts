@@ -9,7 +9,7 @@ export function auditServiceImpl(store: AuditStore, writer: AuditWriter): Servic
     async query(req) {
       const maxRows = req.maxRows > 0 ? req.maxRows : DEFAULT_MAX_ROWS;
       try {
-        const r = await store.query(req.sql, maxRows);
+        const r = await store.query(req.sql, maxRows, req.params);
         return QueryResponse.fromPartial({
           columns: r.columns,
           rows: r.rows.map((row) => JSON.stringify(row)),

@@ -77,7 +77,7 @@ export async function runAuditIngestBench(opts: { events?: number; rate?: number
       }),
     );
     const client = natsClient(nc, AuditServiceService, { timeoutMs: 30_000 });
-    const scalar = async (sql: string) => Number(JSON.parse((await client.query({ sql, maxRows: 1 })).rows[0] ?? "{}").v ?? 0);
+    const scalar = async (sql: string) => Number(JSON.parse((await client.query({ sql, maxRows: 1, params: {} })).rows[0] ?? "{}").v ?? 0);
 
     svc = await startProcess("audit", process.execPath, [join(repoRoot, "services/audit/dist/main.js"), "--config", config], { ready: /"msg":"ready"/, timeoutMs: 120_000 });
     const t0 = performance.now();
@@ -87,7 +87,7 @@ export async function runAuditIngestBench(opts: { events?: number; rate?: number
       await new Promise((r) => setTimeout(r, 50));
     }
     const ingestSeconds = (performance.now() - t0) / 1000;
-    const [counts] = (await client.query({ sql: "SELECT count() AS n, uniqExact(event_id) AS u FROM gatehouse.events WHERE type = 'command'", maxRows: 1 })).rows.map((l) => JSON.parse(l));
+    const [counts] = (await client.query({ sql: "SELECT count() AS n, uniqExact(event_id) AS u FROM gatehouse.events WHERE type = 'command'", maxRows: 1, params: {} })).rows.map((l) => JSON.parse(l));
     if (Number(counts.n) !== N || Number(counts.u) !== N) throw new Error(`expected ${N} command rows, got count ${counts.n}, uniqExact ${counts.u}`);
     const ingestEventsPerSecond = N / ingestSeconds;
     say(`audit-ingest: ${N} events chained, stored and sealed in ${ingestSeconds.toFixed(2)} s: ${Math.round(ingestEventsPerSecond)} events/s`);

@@ -105,7 +105,7 @@ export async function startApprovalStack(opts: { webhooks?: unknown[] } = {}): P
   for (const s of order) await startService(s);
   const nc = await connectBus("e2e-approvals", nats.url);
   const audit = natsClient(nc, AuditServiceService, { timeoutMs: 10_000 });
-  const auditQuery = async (sql: string) => (await audit.query({ sql, maxRows: 100_000 })).rows.map((r) => JSON.parse(r) as Record<string, unknown>);
+  const auditQuery = async (sql: string) => (await audit.query({ sql, maxRows: 100_000, params: {} })).rows.map((r) => JSON.parse(r) as Record<string, unknown>);
   return {
     dir,
     natsUrl: nats.url,

@@ -86,7 +86,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const nc = await connectBus("e2e-test", nats.url);
   const audit = natsClient(nc, AuditServiceService, { timeoutMs: 10_000 });
   const auditQuery = async (sql: string) => {
-    const res = await audit.query({ sql, maxRows: 100_000 });
+    const res = await audit.query({ sql, maxRows: 100_000, params: {} });
     return res.rows.map((r) => JSON.parse(r) as Record<string, unknown>);
   };
   return {

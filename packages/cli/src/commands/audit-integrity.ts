@@ -92,7 +92,7 @@ async function open(config: GatehouseConfig, cmd: string): Promise<Conn> {
     g.close();
     // One NATS reply is at most max_payload (1 MiB by default): small pages.
     const client = natsClient(nc, AuditServiceService, { timeoutMs: 60_000 });
-    const query: QueryFn = async (sql) => (await client.query({ sql, maxRows: 100_000 })).rows.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const query: QueryFn = async (sql) => (await client.query({ sql, maxRows: 100_000, params: {} })).rows.map((l) => JSON.parse(l) as Record<string, unknown>);
     return { nc, query, pageSize: 300, close: () => nc.close() };
   }
 }

@@ -134,7 +134,7 @@ const command: CliCommand = {
     }
     try {
       const client = natsClient(nc, AuditServiceService, { timeoutMs: 30_000 });
-      const res = await client.query({ sql, maxRows });
+      const res = await client.query({ sql, maxRows, params: {} });
       const rows = res.rows.map((l) => JSON.parse(l) as Record<string, unknown>);
       if (parsed.values.json) {
         for (const l of res.rows) process.stdout.write(`${l}\n`);

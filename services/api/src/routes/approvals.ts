@@ -127,8 +127,9 @@ export function approvalRoutes(app: FastifyInstance, deps: ApiDeps): void {
       // The requester's recent activity, so an approver sees the context of the request.
       try {
         const res = await deps.audit.query({
-          sql: `SELECT time, type, connection, command_text, effect, policy_ids, error_code FROM events WHERE identity_subject = ${chString(t.requester.subject)} AND type IN ('decision', 'result', 'session_start', 'auth_failure') ORDER BY time DESC LIMIT 25`,
+          sql: "SELECT time, type, connection, command_text, effect, policy_ids, error_code FROM events WHERE identity_subject = {subject:String} AND type IN ('decision', 'result', 'session_start', 'auth_failure') ORDER BY time DESC LIMIT 25",
           maxRows: 25,
+          params: { subject: t.requester.subject },
         });
         out.activity = res.rows.map((r) => JSON.parse(r) as unknown);
       } catch (e) {

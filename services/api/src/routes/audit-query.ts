@@ -41,7 +41,7 @@ export function auditQueryRoutes(app: FastifyInstance, deps: ApiDeps): void {
     // Who read the audit trail is itself worth knowing (the SQL, never a token).
     deps.log.info({ subject: identity.subject, groups: identity.groups, sql: body.sql.slice(0, 500) }, "audit query");
     try {
-      const res = await deps.audit.query({ sql: body.sql, maxRows });
+      const res = await deps.audit.query({ sql: body.sql, maxRows, params: {} });
       return {
         columns: res.columns,
         rows: res.rows.map((r) => JSON.parse(r) as unknown),

@@ -88,6 +88,55 @@ export interface MaskingEvent {
   source: string;
 }
 
+/**
+ * A query an auditor (or the console on an auditor's behalf) ran on the audit
+ * store: the audit trail records its own readers.
+ */
+export interface AuditorQuery {
+  /**
+   * What was asked: "sql" for a free query, else the console page or API route
+   * ("sessions", "session", "dashboard:denied", "recording", "evidence"...).
+   */
+  kind: string;
+  /** The SQL text as run (with parameters substituted), or a description. */
+  query: string;
+  /** Parameters the page was called with (filters), never tokens. */
+  params: { [key: string]: string };
+  rows: number;
+  durationMicros: number;
+  /** Empty on success, else why the query failed or was refused. */
+  error: string;
+  /** Where the request came from: "api", "console", "cli". */
+  via: string;
+}
+
+export interface AuditorQuery_ParamsEntry {
+  key: string;
+  value: string;
+}
+
+/**
+ * The policy service loaded a policy set: which files, with their content hashes,
+ * so evidence can name the policy versions in force at any time.
+ */
+export interface PolicyLoaded {
+  version: string;
+  files: PolicyLoaded_File[];
+  /**
+   * "start", "reload"; a rejected reload is recorded with its errors and the old
+   * version stays in force.
+   */
+  trigger: string;
+  errors: string[];
+  accepted: boolean;
+}
+
+export interface PolicyLoaded_File {
+  path: string;
+  sha256: string;
+  policies: number;
+}
+
 export interface AuditEvent {
   /**
    * Deterministic: "<session id>:<position>", unique per event; JetStream's
@@ -108,6 +157,8 @@ export interface AuditEvent {
     | { $case: "authFailure"; authFailure: AuthFailure }
     | { $case: "masking"; masking: MaskingEvent }
     | { $case: "approval"; approval: ApprovalEvent }
+    | { $case: "auditorQuery"; auditorQuery: AuditorQuery }
+    | { $case: "policyLoaded"; policyLoaded: PolicyLoaded }
     | undefined;
 }
 
@@ -120,6 +171,16 @@ export interface AuditBatch {
 export interface QueryRequest {
   sql: string;
   maxRows: number;
+  /**
+   * ClickHouse query parameters: `{name:Type}` placeholders in sql are bound to
+   * these values by the store (never spliced in by callers).
+   */
+  params: { [key: string]: string };
+}
+
+export interface QueryRequest_ParamsEntry {
+  key: string;
+  value: string;
 }
 
 export interface QueryResponse {
@@ -1137,6 +1198,524 @@ export const MaskingEvent: MessageFns<MaskingEvent> = {
   },
 };
 
+function createBaseAuditorQuery(): AuditorQuery {
+  return { kind: "", query: "", params: {}, rows: 0, durationMicros: 0, error: "", via: "" };
+}
+
+export const AuditorQuery: MessageFns<AuditorQuery> = {
+  encode(message: AuditorQuery, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.query !== "") {
+      writer.uint32(18).string(message.query);
+    }
+    globalThis.Object.entries(message.params).forEach(([key, value]: [string, string]) => {
+      AuditorQuery_ParamsEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
+    });
+    if (message.rows !== 0) {
+      writer.uint32(32).int64(message.rows);
+    }
+    if (message.durationMicros !== 0) {
+      writer.uint32(40).int64(message.durationMicros);
+    }
+    if (message.error !== "") {
+      writer.uint32(50).string(message.error);
+    }
+    if (message.via !== "") {
+      writer.uint32(58).string(message.via);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuditorQuery {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuditorQuery();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.query = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            const entry3 = AuditorQuery_ParamsEntry.decode(reader, reader.uint32());
+            if (entry3.value !== undefined) {
+              message.params[entry3.key] = entry3.value;
+            }
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.rows = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.durationMicros = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.via = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuditorQuery {
+    return {
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      query: isSet(object.query) ? globalThis.String(object.query) : "",
+      params: isObject(object.params)
+        ? (globalThis.Object.entries(object.params) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      rows: isSet(object.rows) ? globalThis.Number(object.rows) : 0,
+      durationMicros: isSet(object.durationMicros)
+        ? globalThis.Number(object.durationMicros)
+        : isSet(object.duration_micros)
+        ? globalThis.Number(object.duration_micros)
+        : 0,
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+      via: isSet(object.via) ? globalThis.String(object.via) : "",
+    };
+  },
+
+  toJSON(message: AuditorQuery): unknown {
+    const obj: any = {};
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.query !== "") {
+      obj.query = message.query;
+    }
+    if (message.params) {
+      const entries = globalThis.Object.entries(message.params) as [string, string][];
+      if (entries.length > 0) {
+        obj.params = {};
+        entries.forEach(([k, v]) => {
+          obj.params[k] = v;
+        });
+      }
+    }
+    if (message.rows !== 0) {
+      obj.rows = Math.round(message.rows);
+    }
+    if (message.durationMicros !== 0) {
+      obj.durationMicros = Math.round(message.durationMicros);
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    if (message.via !== "") {
+      obj.via = message.via;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuditorQuery>, I>>(base?: I): AuditorQuery {
+    return AuditorQuery.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuditorQuery>, I>>(object: I): AuditorQuery {
+    const message = createBaseAuditorQuery();
+    message.kind = object.kind ?? "";
+    message.query = object.query ?? "";
+    message.params = (globalThis.Object.entries(object.params ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.rows = object.rows ?? 0;
+    message.durationMicros = object.durationMicros ?? 0;
+    message.error = object.error ?? "";
+    message.via = object.via ?? "";
+    return message;
+  },
+};
+
+function createBaseAuditorQuery_ParamsEntry(): AuditorQuery_ParamsEntry {
+  return { key: "", value: "" };
+}
+
+export const AuditorQuery_ParamsEntry: MessageFns<AuditorQuery_ParamsEntry> = {
+  encode(message: AuditorQuery_ParamsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuditorQuery_ParamsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuditorQuery_ParamsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuditorQuery_ParamsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: AuditorQuery_ParamsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuditorQuery_ParamsEntry>, I>>(base?: I): AuditorQuery_ParamsEntry {
+    return AuditorQuery_ParamsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuditorQuery_ParamsEntry>, I>>(object: I): AuditorQuery_ParamsEntry {
+    const message = createBaseAuditorQuery_ParamsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBasePolicyLoaded(): PolicyLoaded {
+  return { version: "", files: [], trigger: "", errors: [], accepted: false };
+}
+
+export const PolicyLoaded: MessageFns<PolicyLoaded> = {
+  encode(message: PolicyLoaded, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== "") {
+      writer.uint32(10).string(message.version);
+    }
+    for (const v of message.files) {
+      PolicyLoaded_File.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.trigger !== "") {
+      writer.uint32(26).string(message.trigger);
+    }
+    for (const v of message.errors) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.accepted !== false) {
+      writer.uint32(40).bool(message.accepted);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PolicyLoaded {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePolicyLoaded();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.files.push(PolicyLoaded_File.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.trigger = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.errors.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.accepted = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PolicyLoaded {
+    return {
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      files: globalThis.Array.isArray(object?.files) ? object.files.map((e: any) => PolicyLoaded_File.fromJSON(e)) : [],
+      trigger: isSet(object.trigger) ? globalThis.String(object.trigger) : "",
+      errors: globalThis.Array.isArray(object?.errors) ? object.errors.map((e: any) => globalThis.String(e)) : [],
+      accepted: isSet(object.accepted) ? globalThis.Boolean(object.accepted) : false,
+    };
+  },
+
+  toJSON(message: PolicyLoaded): unknown {
+    const obj: any = {};
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.files?.length) {
+      obj.files = message.files.map((e) => PolicyLoaded_File.toJSON(e));
+    }
+    if (message.trigger !== "") {
+      obj.trigger = message.trigger;
+    }
+    if (message.errors?.length) {
+      obj.errors = message.errors;
+    }
+    if (message.accepted !== false) {
+      obj.accepted = message.accepted;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PolicyLoaded>, I>>(base?: I): PolicyLoaded {
+    return PolicyLoaded.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PolicyLoaded>, I>>(object: I): PolicyLoaded {
+    const message = createBasePolicyLoaded();
+    message.version = object.version ?? "";
+    message.files = object.files?.map((e) => PolicyLoaded_File.fromPartial(e)) || [];
+    message.trigger = object.trigger ?? "";
+    message.errors = object.errors?.map((e) => e) || [];
+    message.accepted = object.accepted ?? false;
+    return message;
+  },
+};
+
+function createBasePolicyLoaded_File(): PolicyLoaded_File {
+  return { path: "", sha256: "", policies: 0 };
+}
+
+export const PolicyLoaded_File: MessageFns<PolicyLoaded_File> = {
+  encode(message: PolicyLoaded_File, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.path !== "") {
+      writer.uint32(10).string(message.path);
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(18).string(message.sha256);
+    }
+    if (message.policies !== 0) {
+      writer.uint32(24).int32(message.policies);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PolicyLoaded_File {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePolicyLoaded_File();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.policies = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PolicyLoaded_File {
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
+      policies: isSet(object.policies) ? globalThis.Number(object.policies) : 0,
+    };
+  },
+
+  toJSON(message: PolicyLoaded_File): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.sha256 !== "") {
+      obj.sha256 = message.sha256;
+    }
+    if (message.policies !== 0) {
+      obj.policies = Math.round(message.policies);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PolicyLoaded_File>, I>>(base?: I): PolicyLoaded_File {
+    return PolicyLoaded_File.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PolicyLoaded_File>, I>>(object: I): PolicyLoaded_File {
+    const message = createBasePolicyLoaded_File();
+    message.path = object.path ?? "";
+    message.sha256 = object.sha256 ?? "";
+    message.policies = object.policies ?? 0;
+    return message;
+  },
+};
+
 function createBaseAuditEvent(): AuditEvent {
   return {
     id: "",
@@ -1194,6 +1773,12 @@ export const AuditEvent: MessageFns<AuditEvent> = {
         break;
       case "approval":
         ApprovalEvent.encode(message.body.approval, writer.uint32(130).fork()).join();
+        break;
+      case "auditorQuery":
+        AuditorQuery.encode(message.body.auditorQuery, writer.uint32(138).fork()).join();
+        break;
+      case "policyLoaded":
+        PolicyLoaded.encode(message.body.policyLoaded, writer.uint32(146).fork()).join();
         break;
     }
     return writer;
@@ -1324,6 +1909,22 @@ export const AuditEvent: MessageFns<AuditEvent> = {
             message.body = { $case: "approval", approval: ApprovalEvent.decode(reader, reader.uint32()) };
             continue;
           }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.body = { $case: "auditorQuery", auditorQuery: AuditorQuery.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.body = { $case: "policyLoaded", policyLoaded: PolicyLoaded.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1377,6 +1978,14 @@ export const AuditEvent: MessageFns<AuditEvent> = {
         ? { $case: "masking", masking: MaskingEvent.fromJSON(object.masking) }
         : isSet(object.approval)
         ? { $case: "approval", approval: ApprovalEvent.fromJSON(object.approval) }
+        : isSet(object.auditorQuery)
+        ? { $case: "auditorQuery", auditorQuery: AuditorQuery.fromJSON(object.auditorQuery) }
+        : isSet(object.auditor_query)
+        ? { $case: "auditorQuery", auditorQuery: AuditorQuery.fromJSON(object.auditor_query) }
+        : isSet(object.policyLoaded)
+        ? { $case: "policyLoaded", policyLoaded: PolicyLoaded.fromJSON(object.policyLoaded) }
+        : isSet(object.policy_loaded)
+        ? { $case: "policyLoaded", policyLoaded: PolicyLoaded.fromJSON(object.policy_loaded) }
         : undefined,
     };
   },
@@ -1418,6 +2027,10 @@ export const AuditEvent: MessageFns<AuditEvent> = {
       obj.masking = MaskingEvent.toJSON(message.body.masking);
     } else if (message.body?.$case === "approval") {
       obj.approval = ApprovalEvent.toJSON(message.body.approval);
+    } else if (message.body?.$case === "auditorQuery") {
+      obj.auditorQuery = AuditorQuery.toJSON(message.body.auditorQuery);
+    } else if (message.body?.$case === "policyLoaded") {
+      obj.policyLoaded = PolicyLoaded.toJSON(message.body.policyLoaded);
     }
     return obj;
   },
@@ -1476,6 +2089,18 @@ export const AuditEvent: MessageFns<AuditEvent> = {
       case "approval": {
         if (object.body?.approval !== undefined && object.body?.approval !== null) {
           message.body = { $case: "approval", approval: ApprovalEvent.fromPartial(object.body.approval) };
+        }
+        break;
+      }
+      case "auditorQuery": {
+        if (object.body?.auditorQuery !== undefined && object.body?.auditorQuery !== null) {
+          message.body = { $case: "auditorQuery", auditorQuery: AuditorQuery.fromPartial(object.body.auditorQuery) };
+        }
+        break;
+      }
+      case "policyLoaded": {
+        if (object.body?.policyLoaded !== undefined && object.body?.policyLoaded !== null) {
+          message.body = { $case: "policyLoaded", policyLoaded: PolicyLoaded.fromPartial(object.body.policyLoaded) };
         }
         break;
       }
@@ -1570,7 +2195,7 @@ export const AuditBatch: MessageFns<AuditBatch> = {
 };
 
 function createBaseQueryRequest(): QueryRequest {
-  return { sql: "", maxRows: 0 };
+  return { sql: "", maxRows: 0, params: {} };
 }
 
 export const QueryRequest: MessageFns<QueryRequest> = {
@@ -1581,6 +2206,9 @@ export const QueryRequest: MessageFns<QueryRequest> = {
     if (message.maxRows !== 0) {
       writer.uint32(16).int32(message.maxRows);
     }
+    globalThis.Object.entries(message.params).forEach(([key, value]: [string, string]) => {
+      QueryRequest_ParamsEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
+    });
     return writer;
   },
 
@@ -1613,6 +2241,17 @@ export const QueryRequest: MessageFns<QueryRequest> = {
             message.maxRows = reader.int32();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            const entry3 = QueryRequest_ParamsEntry.decode(reader, reader.uint32());
+            if (entry3.value !== undefined) {
+              message.params[entry3.key] = entry3.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1633,6 +2272,20 @@ export const QueryRequest: MessageFns<QueryRequest> = {
         : isSet(object.max_rows)
         ? globalThis.Number(object.max_rows)
         : 0,
+      params: isObject(object.params)
+        ? (globalThis.Object.entries(object.params) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -1644,6 +2297,15 @@ export const QueryRequest: MessageFns<QueryRequest> = {
     if (message.maxRows !== 0) {
       obj.maxRows = Math.round(message.maxRows);
     }
+    if (message.params) {
+      const entries = globalThis.Object.entries(message.params) as [string, string][];
+      if (entries.length > 0) {
+        obj.params = {};
+        entries.forEach(([k, v]) => {
+          obj.params[k] = v;
+        });
+      }
+    }
     return obj;
   },
 
@@ -1654,6 +2316,100 @@ export const QueryRequest: MessageFns<QueryRequest> = {
     const message = createBaseQueryRequest();
     message.sql = object.sql ?? "";
     message.maxRows = object.maxRows ?? 0;
+    message.params = (globalThis.Object.entries(object.params ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseQueryRequest_ParamsEntry(): QueryRequest_ParamsEntry {
+  return { key: "", value: "" };
+}
+
+export const QueryRequest_ParamsEntry: MessageFns<QueryRequest_ParamsEntry> = {
+  encode(message: QueryRequest_ParamsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): QueryRequest_ParamsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseQueryRequest_ParamsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): QueryRequest_ParamsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: QueryRequest_ParamsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<QueryRequest_ParamsEntry>, I>>(base?: I): QueryRequest_ParamsEntry {
+    return QueryRequest_ParamsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<QueryRequest_ParamsEntry>, I>>(object: I): QueryRequest_ParamsEntry {
+    const message = createBaseQueryRequest_ParamsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
