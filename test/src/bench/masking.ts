@@ -105,8 +105,11 @@ function inProcess(rows: Buffer[][], plan: MaskingPlan): { rowsPerSec: number; m
   return { rowsPerSec: rows.length / (ms / 1000), ms };
 }
 
-export async function runMaskingBench(): Promise<MaskingBenchResult> {
-  const out = (s: string) => process.stdout.write(s + "\n");
+export async function runMaskingBench(report: string[] = []): Promise<MaskingBenchResult> {
+  const out = (s: string) => {
+    report.push(s);
+    process.stdout.write(s + "\n");
+  };
 
   const ev = evaluate(await loadCorpus(), createScanner(defaultRecognizers()));
   out("recognizers on the labelled corpus (plugins/masking-pii/scripts/gen-corpus.mjs):");
@@ -181,9 +184,11 @@ export async function runMaskingBench(): Promise<MaskingBenchResult> {
   return result;
 }
 
-/** Entry for test/src/bench/run.ts (suites are `() => Promise<void>`). */
-export async function runMaskingSuite(): Promise<void> {
-  await runMaskingBench();
+/** Entry for test/src/bench/run.ts: the report as a section of bench/RESULTS.md. */
+export async function runMaskingSuite(): Promise<string> {
+  const report: string[] = [];
+  await runMaskingBench(report);
+  return "```\n" + report.join("\n").trim() + "\n```";
 }
 
 const isMain = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;

@@ -7,7 +7,7 @@ import { tmpdir, cpus } from "node:os";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { run } from "../support/clients.js";
-import { freePort, repoRoot, startProcess, type Proc } from "../support/processes.js";
+import { freePort, startProcess, type Proc } from "../support/processes.js";
 import { startStack } from "../support/stack.js";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -73,9 +73,8 @@ async function startPgbouncer(dir: string): Promise<{ port: number; proc: Proc }
   return { port, proc };
 }
 
-/** The PostgreSQL-path suite: writes bench/RESULTS.md (or BENCH_OUT). */
-export async function runPgbenchSuite(): Promise<void> {
-  const out = process.env.BENCH_OUT ?? join(repoRoot, "bench/RESULTS.md");
+/** The PostgreSQL-path suite; returns its section of bench/RESULTS.md. */
+export async function runPgbenchSuite(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), "gatehouse-bench-"));
   execFileSync("chmod", ["a+rwx", dir]);
   await run("psql", ["-X", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c", `DROP DATABASE IF EXISTS ${DB}`]);
@@ -124,9 +123,7 @@ export async function runPgbenchSuite(): Promise<void> {
   }
   const direct = (mode: string, clients: number) => results.find((r) => r.mode === mode && r.clients === clients && r.target === "direct")!;
   const lines = [
-    "# Benchmark results: PostgreSQL path",
-    "",
-    `Produced by \`npm run bench\` (test/src/bench/pgbench.ts) on ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? "?"}).`,
+    `pgbench -S (select-only) through the PostgreSQL listener, ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? "?"}).`,
     `pgbench -S (select-only), scale ${SCALE}, ${SECONDS} s per run, ${REPS} runs per cell interleaved across targets; figures are medians over the runs;`,
     "latency is the median per-transaction latency from pgbench's transaction log. Gatehouse runs with the demo policy, token auth,",
     "per-statement decision (with its cache) and a JetStream-acked audit event before every statement reaches PostgreSQL.",
@@ -139,7 +136,5 @@ export async function runPgbenchSuite(): Promise<void> {
     }),
     "",
   ];
-  const notes = process.env.BENCH_NOTES_FILE ? readFileSync(process.env.BENCH_NOTES_FILE, "utf8") : "";
-  writeFileSync(out, lines.join("\n") + notes);
-  process.stdout.write(`\n${lines.join("\n")}\nwritten to ${out}\n`);
+  return lines.join("\n");
 }

@@ -46,7 +46,7 @@ function timed(args: string[]): Promise<{ seconds: number; bytes: number }> {
   });
 }
 
-export async function runSshSuite(): Promise<void> {
+export async function runSshSuite(): Promise<string> {
   const sshd = await startSshd();
   const env = clientEnv();
   const key = keygen(env.dir, "bench_key");
@@ -109,6 +109,7 @@ export async function runSshSuite(): Promise<void> {
       `ssh connection (${CONNECTIONS} sequential \`ssh host true\`, median of ${REPS}): direct ${cd.toFixed(1)} ms, gateway ${cg.toFixed(1)} ms per connection = ${added >= 0 ? "+" : ""}${added.toFixed(1)} ms (target <= 50 ms: ${added <= 50 ? "met" : "NOT met"})`,
     ];
     process.stdout.write(lines.join("\n") + "\n");
+    return lines.map((l) => `- ${l}`).join("\n");
   } finally {
     await stack.stop();
     await sshd.stop();
