@@ -9,6 +9,7 @@ import { execFileSync } from "node:child_process";
 import { run } from "../support/clients.js";
 import { freePort, startProcess, type Proc } from "../support/processes.js";
 import { startStack } from "../support/stack.js";
+import { cpuDelta, cpuSnapshot } from "./cpu.js";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const REPS = Number(process.env.BENCH_REPS ?? 3);
@@ -18,6 +19,8 @@ const SCALE = Number(process.env.BENCH_SCALE ?? 10);
 interface Sample {
   tps: number;
   medianLatencyMs: number;
+  /** CPU microseconds per transaction by process, measured in the middle of the run. */
+  cpuPerTx: Map<string, number>;
 }
 
 const median = (xs: number[]) => {
@@ -29,24 +32,43 @@ const median = (xs: number[]) => {
 async function pgbench(dsn: string, mode: string, clients: number, logDir: string): Promise<Sample> {
   rmSync(logDir, { recursive: true, force: true });
   execFileSync("mkdir", ["-p", logDir]);
-  const r = await run(
+  const running = run(
     "pgbench",
     ["-S", "-n", "-M", mode, "-c", String(clients), "-j", String(Math.min(clients, 2)), "-T", String(SECONDS), "-l", "--log-prefix", join(logDir, "tx"), dsn],
     { timeoutMs: (SECONDS + 60) * 1000 },
   );
+  // CPU of every process between two points inside the run (connections are up,
+  // so no process starts or ends in between), divided by the transactions that
+  // completed between the same two points (from pgbench's per-transaction log).
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const margin = Math.min(1000, (SECONDS * 1000) / 5);
+  await sleep(margin);
+  const t1 = Date.now() * 1000;
+  const c1 = cpuSnapshot();
+  await sleep(SECONDS * 1000 - 2 * margin);
+  const t2 = Date.now() * 1000;
+  const c2 = cpuSnapshot();
+  const r = await running;
   if (r.code !== 0) throw new Error(`pgbench failed (${mode}, ${clients} clients): ${r.stderr}\n${r.stdout}`);
   const tps = Number(/tps = ([\d.]+)/.exec(r.stdout)?.[1]);
   const failed = Number(/number of failed transactions: (\d+)/.exec(r.stdout)?.[1] ?? 0);
   if (failed > 0) throw new Error(`pgbench reported ${failed} failed transactions (${mode}, ${clients})`);
   // Per-transaction log: client_id tx_no latency_us script_no epoch us
   const lat: number[] = [];
+  let inWindow = 0;
   for (const f of readdirSync(logDir)) {
     for (const line of readFileSync(join(logDir, f), "utf8").split("\n")) {
-      const v = Number(line.split(" ")[2]);
-      if (Number.isFinite(v) && line) lat.push(v);
+      if (!line) continue;
+      const cols = line.split(" ");
+      const v = Number(cols[2]);
+      if (Number.isFinite(v)) lat.push(v);
+      const at = Number(cols[4]) * 1_000_000 + Number(cols[5]);
+      if (at >= t1 && at < t2) inWindow++;
     }
   }
-  return { tps, medianLatencyMs: median(lat) / 1000 };
+  const cpuPerTx = new Map<string, number>();
+  for (const [name, us] of cpuDelta(c1, c2)) cpuPerTx.set(name, inWindow > 0 ? us / inWindow : NaN);
+  return { tps, medianLatencyMs: median(lat) / 1000, cpuPerTx };
 }
 
 async function startPgbouncer(dir: string): Promise<{ port: number; proc: Proc } | undefined> {
@@ -94,7 +116,7 @@ export async function runPgbenchSuite(): Promise<string> {
     ["gatehouse", stack.dsn(token, { user: "bench-agent", database: "bench" })],
   ];
   if (bouncer) targets.push(["pgbouncer", `host=127.0.0.1 port=${bouncer.port} user=postgres dbname=${DB} sslmode=disable`]);
-  const results: Array<{ mode: string; clients: number; target: string; tps: number; lat: number }> = [];
+  const results: Array<{ mode: string; clients: number; target: string; tps: number; lat: number; cpu: Map<string, number> }> = [];
   try {
     // Warm-up (not measured): JIT, connection paths and the decision cache.
     for (const [, dsn] of targets) await run("pgbench", ["-S", "-n", "-c", "2", "-T", "2", dsn]);
@@ -111,7 +133,9 @@ export async function runPgbenchSuite(): Promise<string> {
         }
         for (const [name] of targets) {
           const ss = samples.get(name)!;
-          results.push({ mode, clients, target: name, tps: median(ss.map((s) => s.tps)), lat: median(ss.map((s) => s.medianLatencyMs)) });
+          const cpu = new Map<string, number>();
+          for (const k of new Set(ss.flatMap((x) => [...x.cpuPerTx.keys()]))) cpu.set(k, median(ss.map((x) => x.cpuPerTx.get(k) ?? 0)));
+          results.push({ mode, clients, target: name, tps: median(ss.map((s) => s.tps)), lat: median(ss.map((s) => s.medianLatencyMs)), cpu });
         }
       }
     }
@@ -136,5 +160,19 @@ export async function runPgbenchSuite(): Promise<string> {
     }),
     "",
   ];
+  // Where the CPU goes: per transaction, by process (medians over the runs).
+  const shown = ["postgres", "pgbench", "pgbouncer", "listener", "nats-server", "audit", "policy"];
+  lines.push(
+    "",
+    "CPU per transaction by process (µs of user+system CPU between two points inside each run, divided by the transactions completed",
+    "between them; `postgres` is every PostgreSQL process on the machine, so other load on it shows there):",
+    "",
+    `| protocol | clients | target | ${shown.join(" | ")} | total |`,
+    `|---|---|---|${shown.map(() => "---|").join("")}---|`,
+    ...results.map((r) => {
+      const cells = shown.map((k) => r.cpu.get(k) ?? 0);
+      return `| ${r.mode} | ${r.clients} | ${r.target} | ${cells.map((c) => (c ? c.toFixed(0) : "-")).join(" | ")} | ${cells.reduce((a, b) => a + b, 0).toFixed(0)} |`;
+    }),
+  );
   return lines.join("\n");
 }
