@@ -115,7 +115,7 @@ ORDER BY identity_subject`);
 
   async privilegedOperations(): Promise<Table> {
     const rows = await this.all(`
-SELECT toString(d.time) AS time, d.session_id AS session_id, d.command_id AS command_id, d.identity_subject AS requester,
+SELECT toString(d.time) AS at, d.session_id AS session_id, d.command_id AS command_id, d.identity_subject AS requester,
        d.connection AS connection, d.command_text AS command_text, d.policy_ids AS policy_ids, d.policy_version AS policy_version,
        d.outcome AS outcome, d.ticket_id AS ticket_id, d.grant_id AS grant_id, d.approvers AS approvers,
        t.ticket_id != '' AS has_ticket, toString(t.opened_at) AS opened_at, toString(t.decided_at) AS decided_at, t.state AS ticket_state,
@@ -166,7 +166,7 @@ ORDER BY d.time, d.session_id, d.command_id`);
         const latency = requestedAt && decidedAt ? Math.round(Date.parse(decidedAt) - Date.parse(requestedAt)) : "";
         const approvers = strs(r.approvers);
         return {
-          time: ts(r.time),
+          time: ts(r.at),
           requester: String(r.requester),
           connection: String(r.connection),
           command_text: String(r.command_text),
@@ -190,7 +190,7 @@ ORDER BY d.time, d.session_id, d.command_id`);
 
   async deniedAttempts(): Promise<Table> {
     const rows = await this.all(`
-SELECT toString(time) AS time, identity_subject, identity_name, identity_kind, connection, protocol, session_id, command_id,
+SELECT toString(time) AS at, identity_subject, identity_name, identity_kind, connection, protocol, session_id, command_id,
        command_text, actions, tables, policy_ids, reason, policy_version, event_id
 FROM ${this.db}.events FINAL
 WHERE type = 'decision' AND effect = 'deny' AND ${this.window()}
@@ -201,7 +201,7 @@ ORDER BY time, event_id`);
       title: "Denied attempts",
       columns: ["time", "subject", "name", "kind", "connection", "protocol", "command_text", "actions", "tables", "policy_ids", "reason", "policy_version", "session_id", "command_id"],
       rows: rows.map((r) => ({
-        time: ts(r.time),
+        time: ts(r.at),
         subject: String(r.identity_subject),
         name: String(r.identity_name),
         kind: String(r.identity_kind),
@@ -222,7 +222,7 @@ ORDER BY time, event_id`);
   async maskingEvents(): Promise<Table> {
     // The view holds no values at all: column, entity, strategy and a count.
     const rows = await this.all(`
-SELECT toString(time) AS time, session_id, command_id, identity_subject, connection, source, column, entity, strategy, count, key_id, event_id
+SELECT toString(time) AS at, session_id, command_id, identity_subject, connection, source, column, entity, strategy, count, key_id, event_id
 FROM ${this.db}.masking_events
 WHERE ${this.window()}
 ORDER BY time, event_id`);
@@ -232,7 +232,7 @@ ORDER BY time, event_id`);
       title: "Masking events",
       columns: ["time", "session_id", "command_id", "subject", "connection", "source", "column", "entity", "strategy", "count", "key_id"],
       rows: rows.map((r) => ({
-        time: ts(r.time),
+        time: ts(r.at),
         session_id: String(r.session_id),
         command_id: String(r.command_id),
         subject: String(r.identity_subject),
@@ -294,7 +294,7 @@ ORDER BY s.time, s.session_id`);
   /** Every policy load up to the end of the period (to know what was in force at its start). */
   async policyLoads(): Promise<Array<{ time: string; instance: string; eventId: string; version: string; trigger: string; accepted: boolean; files: Array<{ path: string; sha256: string; policies: number }>; errors: string[] }>> {
     const rows = await this.all(`
-SELECT toString(time) AS time, session_id, event_id, policy_version, status_tag, effect, details
+SELECT toString(time) AS at, session_id, event_id, policy_version, status_tag, effect, details
 FROM ${this.db}.events FINAL
 WHERE type = 'policy_loaded' AND time < parseDateTime64BestEffort({to:String}, 6, 'UTC')
 ORDER BY time, event_id`);
@@ -306,7 +306,7 @@ ORDER BY time, event_id`);
         // A row that is not JSON stays without files; integrity verification reports it.
       }
       return {
-        time: ts(r.time),
+        time: ts(r.at),
         instance: String(r.session_id),
         eventId: String(r.event_id),
         version: String(r.policy_version),
@@ -330,7 +330,7 @@ ORDER BY policy_version`);
 
   async authFailures(): Promise<Table> {
     const rows = await this.all(`
-SELECT toString(time) AS time, client_address, identity_name, identity_subject, error_code, error_message, connection, protocol, listener_id, event_id
+SELECT toString(time) AS at, client_address, identity_name, identity_subject, error_code, error_message, connection, protocol, listener_id, event_id
 FROM ${this.db}.events FINAL
 WHERE type = 'auth_failure' AND ${this.window()}
 ORDER BY time, event_id`);
@@ -340,7 +340,7 @@ ORDER BY time, event_id`);
       title: "Authentication failures",
       columns: ["time", "client_address", "user", "subject", "check", "message", "connection", "protocol", "listener"],
       rows: rows.map((r) => ({
-        time: ts(r.time),
+        time: ts(r.at),
         client_address: String(r.client_address),
         user: String(r.identity_name),
         subject: String(r.identity_subject),
