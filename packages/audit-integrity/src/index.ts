@@ -8,3 +8,4 @@ export * from "./events.js";
 export * from "./verify.js";
 export * from "./proof.js";
 export * from "./stream-tail.js";
+export * from "./deployment.js";

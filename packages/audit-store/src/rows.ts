@@ -277,6 +277,19 @@ export function eventRows(ev: AuditEvent, streamSeq: number, fallbackMicros = Da
       row.details = details(extra, { column: m.column, position: m.position, entity: m.entity, strategy: m.strategy, source: m.source, key_id: m.keyId || undefined });
       return [row];
     }
+    case "policyLoaded": {
+      // A load of the policy directory: policy_version = the content version of the
+      // files read, effect accepted/rejected, status_tag = start/reload.
+      const p = body.policyLoaded;
+      row.type = "policy_loaded";
+      row.policy_version = p.version;
+      row.effect = p.accepted ? "accepted" : "rejected";
+      row.status_tag = p.trigger;
+      row.rows = p.files.reduce((n, f) => n + f.policies, 0);
+      row.reason = p.accepted ? `${p.files.length} policy files loaded` : `rejected: ${p.errors[0] ?? "unknown error"}`;
+      row.details = details(extra, { files: p.files.map((f) => ({ path: f.path, sha256: f.sha256, policies: f.policies })), errors: p.errors, accepted: p.accepted, trigger: p.trigger });
+      return [row];
+    }
     default:
       row.type = "unknown";
       row.details = details(extra, { note: "event without a body" });

@@ -7,6 +7,7 @@ const commands: Record<string, () => Promise<{ default: CliCommand }>> = {
   token: () => import("./commands/token.js"),
   policy: () => import("./commands/policy.js"),
   audit: () => import("./commands/audit.js"),
+  evidence: () => import("./commands/evidence.js"),
   approvals: () => import("./commands/approvals.js"),
   login: () => import("./commands/login.js"),
 };
@@ -33,6 +34,9 @@ COMMANDS
     audit query "SQL"     run a read-only query on the audit store
     audit verify          check the audit trail's hash chain and signed checkpoints
     audit prove EVENT_ID  print an inclusion proof (check it with audit check-proof)
+    evidence --from DATE --to DATE --out DIR
+                          SOC 2 evidence pack: HTML report, CSVs, signed manifest
+    evidence verify DIR   check an evidence pack's files and signature
     approvals list|show|approve|deny|grants|revoke
                           decide commands held for approval; standing grants
     login                 save the access token the CLI acts as

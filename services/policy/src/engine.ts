@@ -5,7 +5,7 @@
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
 import { Effect, type ApprovalRequirement, type ClassifyResponse, type Decision, type DecideRequest, type PolicyStatus, type Statement, type StatementDecision } from "@gatehouse/proto";
 import { actionParents, classifySql } from "@gatehouse/sql";
-import { compilePolicies, DEFAULT_APPROVAL_EXPIRY_MS, formatProblem, readPolicyDir, type CompiledPolicies, type LoadedPolicy } from "./policies.js";
+import { compilePolicies, DEFAULT_APPROVAL_EXPIRY_MS, formatProblem, readPolicyDir, type CompiledPolicies, type LoadedPolicy, type PolicyFile } from "./policies.js";
 import { checkPreclassified, SSH_ACTIONS, sshContext } from "./ssh-actions.js";
 import { MaskPolicies } from "./masking.js";
 
@@ -27,6 +27,11 @@ export interface LoadResult {
   version: string;
   errors: string[];
   warnings: string[];
+  /** What loadDir() read: the files (with their hashes) and the policies they hold. */
+  files?: PolicyFile[];
+  policies?: LoadedPolicy[];
+  /** Content version of the files read (differs from `version` when they were rejected). */
+  readVersion?: string;
 }
 
 let engines = 0;
@@ -47,12 +52,14 @@ export class PolicyEngine {
   /** Read `dir` and, if every file is valid, swap the new set in. Never throws. */
   loadDir(dir: string): LoadResult {
     let compiled: CompiledPolicies;
+    let files: PolicyFile[];
     try {
-      compiled = compilePolicies(readPolicyDir(dir));
+      files = readPolicyDir(dir);
+      compiled = compilePolicies(files);
     } catch (e) {
-      return this.reject([(e as Error).message], []);
+      return { ...this.reject([(e as Error).message], []), files: [], policies: [], readVersion: "" };
     }
-    return this.install(compiled);
+    return { ...this.install(compiled), files, policies: compiled.policies, readVersion: compiled.version };
   }
 
   /** Install a compiled set if it has no errors; otherwise keep the current one. */

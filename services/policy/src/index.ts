@@ -16,3 +16,4 @@ export {
 export { startPolicyService, policyServiceImpl, type PolicyServiceHandle, type PolicyServiceOptions } from "./service.js";
 export { watchPolicyDir, type PolicyWatcher } from "./watch.js";
 export { runPolicyTests, type PolicyTestReport, type PolicyTestCaseResult } from "./testing.js";
+export { PolicyLoadRecorder, policyLoadedBody, sha256Hex, POLICY_SERVICE_IDENTITY, type LoadReport, type PolicyLoadRecorderOptions } from "./load-events.js";

@@ -22,6 +22,8 @@ export interface PolicyFile {
   /** File name inside the directory ("demo.cedar"). */
   name: string;
   text: string;
+  /** SHA-256 (hex) of the file's bytes as read (set by readPolicyDir). */
+  sha256?: string;
 }
 
 export interface LoadedPolicy {
@@ -108,7 +110,11 @@ export function readPolicyDir(dir: string): PolicyFile[] {
   return readdirSync(abs)
     .filter((n) => n.endsWith(".cedar"))
     .sort()
-    .map((name) => ({ name, text: readFileSync(join(abs, name), "utf8") }));
+    .map((name) => {
+      // Hash the bytes on disk, so the hash matches `sha256sum` of the file.
+      const bytes = readFileSync(join(abs, name));
+      return { name, text: bytes.toString("utf8"), sha256: createHash("sha256").update(bytes).digest("hex") };
+    });
 }
 
 export function policyVersion(files: PolicyFile[]): string {

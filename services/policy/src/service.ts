@@ -8,9 +8,14 @@ import { initSql } from "@gatehouse/sql";
 import { PolicyEngine } from "./engine.js";
 import { policyVersion, readPolicyDir } from "./policies.js";
 import { watchPolicyDir, type PolicyWatcher } from "./watch.js";
+import { PolicyLoadRecorder, type LoadReport } from "./load-events.js";
 
 export interface PolicyServiceHandle {
   stop(): Promise<void>;
+  /** Name of this instance in its policy_loaded event ids ("<instance>:<n>"). */
+  instanceId: string;
+  /** policy_loaded events JetStream has not acknowledged yet. */
+  pendingAuditEvents(): number;
   grpcPort: number;
   engine: PolicyEngine;
 }
@@ -21,6 +26,10 @@ export interface PolicyServiceOptions {
   log?: Logger;
   /** Period of the fallback hash check of the policy directory (default 2000 ms). */
   reloadIntervalMs?: number;
+  /** Name of this instance in policy_loaded event ids (default: host, pid and start time). */
+  instanceId?: string;
+  /** How long stop() waits for policy_loaded events JetStream has not acknowledged (default 5000 ms). */
+  auditCloseTimeoutMs?: number;
 }
 
 /** The RPC implementation; the same object serves NATS and gRPC. */
@@ -53,12 +62,29 @@ export async function startPolicyService(config: GatehouseConfig, opts: PolicySe
     }
   };
   const seenAtStart = contentVersion(dir);
+  const firstAt = Date.now();
   const first = engine.loadDir(dir);
   report(first);
   if (first.changed) log.info({ dir, version: first.version, policies: engine.status().policyCount }, "policies loaded");
 
   const ownBus = !opts.nc;
   const nc = opts.nc ?? (await connectBus("gatehouse-policy", config.nats.url));
+  // Every load attempt becomes a policy_loaded audit event, published in the background.
+  const recorder = new PolicyLoadRecorder(nc, {
+    stream: config.audit.stream,
+    log,
+    instanceId: opts.instanceId,
+    ackTimeoutMs: config.audit.ackTimeoutMs,
+    closeTimeoutMs: opts.auditCloseTimeoutMs,
+  });
+  const recordLoad = (trigger: LoadReport["trigger"], r: ReturnType<PolicyEngine["loadDir"]>, at?: number) => {
+    const id = recorder.record(
+      { trigger, version: r.readVersion ?? r.version, files: r.files ?? [], policies: r.policies ?? [], errors: r.errors, accepted: r.errors.length === 0 },
+      at,
+    );
+    log.debug({ eventId: id, trigger, version: r.readVersion ?? r.version, accepted: r.errors.length === 0 }, "policy_loaded event queued");
+  };
+  recordLoad("start", first, firstAt);
   const impl = policyServiceImpl(engine);
   const sub: Subscription = serveOnNats(nc, PolicyServiceService, impl, {
     onError: (method, err) => log.warn({ method, err: (err as Error).message }, "policy rpc failed"),
@@ -69,6 +95,7 @@ export async function startPolicyService(config: GatehouseConfig, opts: PolicySe
     ({ server, port: grpcPort } = await startGrpcServer(`127.0.0.1:${config.policy.grpcPort}`, [{ def: PolicyServiceService, impl }]));
   } catch (e) {
     sub.unsubscribe();
+    await recorder.close();
     if (ownBus) await nc.close();
     throw new Error(`policy service: cannot listen for gRPC on 127.0.0.1:${config.policy.grpcPort} (${(e as Error).message}); set policy.grpcPort or GATEHOUSE_POLICY_GRPC_PORT`);
   }
@@ -79,6 +106,7 @@ export async function startPolicyService(config: GatehouseConfig, opts: PolicySe
     () => {
       const r = engine.loadDir(dir);
       report(r);
+      recordLoad("reload", r);
       if (r.changed) {
         log.info({ dir, version: r.version, policies: engine.status().policyCount }, "policies reloaded");
         try {
@@ -95,11 +123,14 @@ export async function startPolicyService(config: GatehouseConfig, opts: PolicySe
   return {
     grpcPort,
     engine,
+    instanceId: recorder.instanceId,
+    pendingAuditEvents: () => recorder.pending,
     async stop() {
       if (stopped) return;
       stopped = true;
       watcher.close();
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      await recorder.close();
       try {
         await sub.drain();
       } catch {

@@ -8,17 +8,15 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstreamManager } from "@nats-io/jetstream";
 import { AuditServiceService, QueryResponse, type AuditEvent } from "@gatehouse/proto";
 import { natsClient, type GatehouseConfig } from "@gatehouse/runtime";
 import {
   checkProof,
   makeProof,
-  parsePublicKey,
-  keyIdOf,
+  parsePosition,
+  pinnedKeys,
   readCheckpoints,
-  streamTail,
-  verifyTrail,
+  verifyDeployment,
   type InclusionProof,
   type QueryFn,
 } from "@gatehouse/audit-integrity";
@@ -68,7 +66,7 @@ function grpcQuery(address: string): { query: QueryFn; close(): void } {
   };
 }
 
-interface Conn {
+export interface AuditConnection {
   nc: NatsConnection;
   query: QueryFn;
   /** Chain positions per page that the transport carries. */
@@ -76,7 +74,8 @@ interface Conn {
   close(): Promise<void>;
 }
 
-async function open(config: GatehouseConfig, cmd: string): Promise<Conn> {
+/** NATS plus the audit store's Query: gRPC (large pages) when it answers, else NATS. */
+export async function openAuditConnection(config: GatehouseConfig, cmd: string): Promise<AuditConnection> {
   const url = config.nats.url;
   let nc: NatsConnection;
   try {
@@ -97,73 +96,31 @@ async function open(config: GatehouseConfig, cmd: string): Promise<Conn> {
   }
 }
 
-function parsePos(v: string | undefined, name: string): number | string | undefined {
-  if (v === undefined) return undefined;
-  if (/^\d+$/.test(v)) return Number(v);
-  if (!Number.isNaN(Date.parse(v))) return v;
-  throw new Error(`${name} must be a chain position (an integer) or an ISO date-time, got "${v}"`);
-}
-
-async function toPos(q: QueryFn, db: string, v: number | string | undefined, edge: "from" | "to"): Promise<number | undefined> {
-  if (v === undefined || typeof v === "number") return v;
-  const t = new Date(v).toISOString().replace("T", " ").replace("Z", "");
-  const agg = edge === "from" ? "min" : "max";
-  const op = edge === "from" ? ">=" : "<=";
-  const [r] = await q(`SELECT ${agg}(chain_pos) AS p FROM ${db}.events WHERE chain_pos > 0 AND time ${op} toDateTime64('${t}', 6, 'UTC')`);
-  return Number(r?.p ?? 0);
-}
-
-function trustedKeys(keys: string[]): Map<string, string> | undefined {
-  if (keys.length === 0) return undefined;
-  const m = new Map<string, string>();
-  for (const k of keys) {
-    const der = parsePublicKey(k).export({ type: "spki", format: "der" });
-    m.set(keyIdOf(der), der.toString("base64"));
-  }
-  return m;
-}
-
-/** Wait (bounded) until the audit service has written everything JetStream holds, so a lagging writer is not reported as a cut tail. */
-async function waitCaughtUp(nc: NatsConnection, seconds: number): Promise<number> {
+/** Messages the audit service has not written yet (its Stats RPC). */
+export function writerPending(nc: NatsConnection): () => Promise<number> {
   const client = natsClient(nc, AuditServiceService, { timeoutMs: 5000 });
-  const deadline = Date.now() + seconds * 1000;
-  let pending = -1;
-  while (Date.now() < deadline) {
-    try {
-      pending = (await client.stats({})).pending;
-      if (pending === 0) return 0;
-    } catch {
-      return -1;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  return pending;
+  return async () => (await client.stats({})).pending;
 }
 
 export async function runVerify(config: GatehouseConfig, values: Record<string, unknown>, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
-  const keys = trustedKeys((values["public-key"] as string[] | undefined) ?? []);
-  const fromArg = parsePos(values.from as string | undefined, "--from");
-  const toArg = parsePos(values.to as string | undefined, "--to");
-  const conn = await open(config, "gatehouse audit verify");
+  const keys = pinnedKeys((values["public-key"] as string[] | undefined) ?? []);
+  const fromArg = parsePosition(values.from as string | undefined, "--from");
+  const toArg = parsePosition(values.to as string | undefined, "--to");
+  const conn = await openAuditConnection(config, "gatehouse audit verify");
   try {
-    const db = config.audit.clickhouseDatabase;
-    const pending = await waitCaughtUp(conn.nc, 30);
-    if (pending > 0) err.write(`gatehouse audit verify: the audit service still has ${pending} messages to write; the newest events will be reported as missing\n`);
-    // Everything up to here was written when the writer caught up: the tail check
-    // stops at this sequence, so events arriving while verify runs are not "missing".
-    const untilStreamSeq = (await (await jetstreamManager(conn.nc)).streams.info(config.audit.stream)).state.last_seq;
-    const checkpoints = await readCheckpoints(conn.nc, config.audit.checkpointStream);
-    const report = await verifyTrail(conn.query, {
-      database: db,
-      checkpoints,
+    const { report, pendingAtStart } = await verifyDeployment({
+      nc: conn.nc,
+      query: conn.query,
+      database: config.audit.clickhouseDatabase,
+      stream: config.audit.stream,
+      checkpointStream: config.audit.checkpointStream,
       trustedKeys: keys,
-      from: await toPos(conn.query, db, fromArg, "from"),
-      to: await toPos(conn.query, db, toArg, "to"),
-      streamTail: streamTail(conn.nc, config.audit.stream, untilStreamSeq),
-      untilStreamSeq,
-      rereadCheckpoints: () => readCheckpoints(conn.nc, config.audit.checkpointStream),
+      from: fromArg,
+      to: toArg,
       pageSize: conn.pageSize,
+      pending: writerPending(conn.nc),
     });
+    if (pendingAtStart > 0) err.write(`gatehouse audit verify: the audit service still has ${pendingAtStart} messages to write; the newest events will be reported as missing\n`);
     if (values.json) {
       out.write(JSON.stringify(report) + "\n");
     } else {
@@ -185,7 +142,7 @@ export async function runVerify(config: GatehouseConfig, values: Record<string, 
 }
 
 export async function runProve(config: GatehouseConfig, eventId: string, values: Record<string, unknown>, out: NodeJS.WritableStream): Promise<number> {
-  const conn = await open(config, "gatehouse audit prove");
+  const conn = await openAuditConnection(config, "gatehouse audit prove");
   try {
     const checkpoints = await readCheckpoints(conn.nc, config.audit.checkpointStream);
     const proof = await makeProof(conn.query, eventId, checkpoints, config.audit.clickhouseDatabase);

@@ -1,0 +1,63 @@
+// RFC 4180 CSV: CRLF line ends, a header row, fields quoted when they hold a
+// comma, a double quote, CR or LF (quotes doubled). UTF-8, no BOM.
+
+export type Cell = string | number | boolean | null | undefined | readonly string[];
+
+/** Lists are joined with "; " (ids, groups and policy names never contain it). */
+export function cellText(v: Cell): string {
+  if (v === null || v === undefined) return "";
+  if (Array.isArray(v)) return v.join("; ");
+  return String(v);
+}
+
+export function csvField(v: Cell): string {
+  const s = cellText(v);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function toCsv(columns: readonly string[], rows: ReadonlyArray<Record<string, Cell>>): string {
+  const lines = [columns.map(csvField).join(",")];
+  for (const r of rows) lines.push(columns.map((c) => csvField(r[c])).join(","));
+  return lines.join("\r\n") + "\r\n";
+}
+
+/** Parse RFC 4180 text (used by tests and `evidence verify` consumers). */
+export function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = "";
+  let quoted = false;
+  let i = 0;
+  while (i < text.length) {
+    const ch = text[i]!;
+    if (quoted) {
+      if (ch === '"') {
+        if (text[i + 1] === '"') {
+          field += '"';
+          i += 2;
+          continue;
+        }
+        quoted = false;
+      } else field += ch;
+      i++;
+      continue;
+    }
+    if (ch === '"') quoted = true;
+    else if (ch === ",") {
+      row.push(field);
+      field = "";
+    } else if (ch === "\r" && text[i + 1] === "\n") {
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = "";
+      i++;
+    } else field += ch;
+    i++;
+  }
+  if (field !== "" || row.length > 0) {
+    row.push(field);
+    rows.push(row);
+  }
+  return rows;
+}
