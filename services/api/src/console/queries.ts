@@ -95,15 +95,28 @@ export function sessionRowsQuery(ids: string[]): ConsoleQuery {
 export const CONNECTIONS_SQL = `SELECT DISTINCT connection FROM gatehouse.access_hourly WHERE connection != '' ORDER BY connection`;
 
 // events is ordered by event_id = "<session id>:<n>" (decisions "<session id>:<n>:decision"),
-// so the range [sid + ":", sid + ";") reads only this session's granules.
+// so the range [sid + ":", sid + ";") reads only this session's granules. No FINAL
+// (it merges every part's range before the filter): a re-inserted row is an exact
+// copy, and the page keeps one row per event_id (dedupeEvents).
 export const SESSION_EVENTS_SQL = `SELECT
     event_id, time, type, identity_subject, identity_name, identity_groups, identity_kind, identity_issuer,
     client_address, connection, protocol, listener_id, command_id, command_seq, command_text, command_params,
     statement_kinds, actions, tables, effect, policy_ids, policy_version, reason, decided_by,
     rows, bytes, duration_us, error_code, error_message, status_tag, startup_parameters, details
-FROM gatehouse.events FINAL
+FROM gatehouse.events
 WHERE event_id >= {lo:String} AND event_id < {hi:String} AND session_id = {session:String}
 ORDER BY time, event_id`;
+
+/** One row per event id (rows of one event id are identical copies). */
+export function dedupeEvents(rows: Record<string, unknown>[]): Record<string, unknown>[] {
+  const seen = new Set<string>();
+  return rows.filter((r) => {
+    const id = String(r.event_id);
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}
 
 export const SESSION_APPROVALS_SQL = `SELECT time, event_id, command_id, status_tag, state, ticket_id, grant_id, requester, actor, approved_by, reason, policy_ids
 FROM gatehouse.approval_log FINAL

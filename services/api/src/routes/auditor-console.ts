@@ -17,6 +17,7 @@ import {
   DASHBOARDS,
   PAGE_SIZE,
   dashboardQueries,
+  dedupeEvents,
   recordingQuery,
   sessionQueries,
   sessionRowsQuery,
@@ -183,11 +184,12 @@ ${
     if (!user) return reply;
     try {
       const id = limited("session id", req.params.id, 512);
-      const [events, approvals, rec] = await run(user, "session", { session_id: id }, sessionQueries(id));
-      if (events!.rows.length === 0) {
+      const [raw, approvals, rec] = await run(user, "session", { session_id: id }, sessionQueries(id));
+      const events = { rows: dedupeEvents(raw!.rows) };
+      if (events.rows.length === 0) {
         return html(reply, 404, layout("Session not found", nav(user, "sessions"), `<h2>Session not found</h2><p id="error">No audit events for session <code>${esc(id)}</code>. <a href="/console/sessions">Back to sessions</a></p>`));
       }
-      return html(reply, 200, layout(`Session ${id}`, nav(user, "sessions"), sessionPage(id, events!.rows, approvals!.rows, rec!.rows[0])));
+      return html(reply, 200, layout(`Session ${id}`, nav(user, "sessions"), sessionPage(id, events.rows, approvals!.rows, rec!.rows[0])));
     } catch (e) {
       return errorPage(reply, user, "sessions", e);
     }
