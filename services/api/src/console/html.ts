@@ -30,7 +30,7 @@ form.filters{display:flex;flex-wrap:wrap;gap:.6rem 1rem;align-items:end;backgrou
 form.filters label{display:flex;flex-direction:column;font-size:.85rem}form.filters label.cb{flex-direction:row;gap:.3rem;align-items:center}
 .panels{display:grid;grid-template-columns:repeat(auto-fit,minmax(34rem,1fr));gap:1rem}
 .panel{border:1px solid #e3e5ea;border-radius:8px;padding:.6rem .8rem}.panel h3{margin:.1rem 0 .4rem;font-size:1rem}
-.tl-cmd{border-left:3px solid #cfd5e0;padding:.2rem .6rem;margin:.5rem 0}.tl-cmd.deny{border-color:#b3261e}.tl-cmd.require_approval{border-color:#a36b00}
+.tl-cmd{border-left:3px solid #cfd5e0;padding:.2rem .6rem;margin:.5rem 0}.tl-cmd.e-deny{border-color:#b3261e}.tl-cmd.e-require_approval{border-color:#a36b00}
 .tl-cmd .meta{font-size:.85rem;color:#444}.tl-cmd pre{margin:.2rem 0}.tl-sub{font-size:.85rem;margin:.1rem 0 .1rem 1rem}
 .transcript .q{background:#eef3fb;border-left:3px solid #2456a6}.transcript .q.deny{border-color:#b3261e;background:#fbeeee}
 .transcript .line{margin:.15rem 0;padding:.15rem .4rem;font-family:ui-monospace,monospace;font-size:.85rem;white-space:pre-wrap}

@@ -385,7 +385,7 @@ function sessionPage(id: string, events: Record<string, unknown>[], approvals: R
       const md = details(m);
       return `<div class="tl-sub masking" data-entity="${esc(md.entity)}">masked ${esc(m.rows)} value(s) of ${esc(md.entity)} in <code>${esc(md.column)}</code> with ${esc(md.strategy)} <span class="muted">(${esc(md.source)})</span></div>`;
     });
-    const html = `<div class="tl-cmd ${esc(effect)}" data-command="${esc(cid)}">
+    const html = `<div class="tl-cmd e-${esc(effect)}" data-command="${esc(cid)}">
 <div class="meta">#${esc(c.command_seq)} ${esc(shortTime(c.time))} <span class="effect ${esc(effect)}">${esc(effect)}</span> by <span class="policies">${esc(arr(dec?.policy_ids).join(", ") || "(none)")}</span> <span class="muted">${esc(dec?.decided_by ?? "")}${dec?.policy_version ? `, policy ${esc(String(dec.policy_version).slice(0, 12))}` : ""}</span></div>
 <pre class="command">${esc(c.command_text)}</pre>
 ${paramsList.length ? `<div class="tl-sub">params: ${paramsList.map((p) => `<code>${esc(p)}</code>`).join(", ")}</div>` : ""}
