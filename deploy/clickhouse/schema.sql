@@ -277,3 +277,201 @@ SELECT
     max(position(data, '"truncated"') > 0)      AS truncated
 FROM gatehouse.recordings FINAL
 GROUP BY session_id;
+
+-- Auditor console and dashboards (services/api console, deploy/grafana). The
+-- `events` table is ordered by event_id, so a query over a time range or over all
+-- sessions reads the whole table. These tables are kept up to date by
+-- materialized views on every insert into `events` and answer the console pages
+-- without scanning it. Exactly once: the audit writer may insert the same rows
+-- again after a crash, so nothing here sums raw rows. Session and hourly rollups
+-- use only duplicate-insensitive aggregates (min, max, uniqExact of event ids,
+-- groupUniqArray of (event id, count)); the narrow per-kind tables are
+-- ReplacingMergeTree keyed by the event id and read with FINAL.
+--
+-- A store created before these tables existed fills them once with the INSERT
+-- statements in docs/console.md (safe to repeat: the same aggregates and keys).
+
+-- One row per session (after merges): who, where, when, and what happened.
+CREATE TABLE IF NOT EXISTS gatehouse.session_summary
+(
+    session_id        String,
+    started_at        SimpleAggregateFunction(min, DateTime64(6, 'UTC')),
+    last_at           SimpleAggregateFunction(max, DateTime64(6, 'UTC')),
+    ended_at          SimpleAggregateFunction(max, DateTime64(6, 'UTC')),
+    identity_subject  SimpleAggregateFunction(max, String),
+    identity_name     SimpleAggregateFunction(max, String),
+    connection        SimpleAggregateFunction(max, String),
+    protocol          SimpleAggregateFunction(max, String),
+    client_address    SimpleAggregateFunction(max, String),
+    has_start         SimpleAggregateFunction(max, UInt8),
+    any_denied        SimpleAggregateFunction(max, UInt8),
+    any_approval      SimpleAggregateFunction(max, UInt8),
+    any_approved      SimpleAggregateFunction(max, UInt8),
+    any_masked        SimpleAggregateFunction(max, UInt8),
+    commands          AggregateFunction(uniqExact, String),
+    denied            AggregateFunction(uniqExact, String),
+    approvals         AggregateFunction(uniqExact, String),
+    masked            AggregateFunction(groupUniqArray, Tuple(String, Int64))
+)
+ENGINE = AggregatingMergeTree
+ORDER BY session_id;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS gatehouse.session_summary_mv TO gatehouse.session_summary AS
+SELECT
+    session_id,
+    min(time)                                                       AS started_at,
+    max(time)                                                       AS last_at,
+    maxIf(time, type = 'session_end')                               AS ended_at,
+    max(identity_subject)                                           AS identity_subject,
+    max(identity_name)                                              AS identity_name,
+    max(connection)                                                 AS connection,
+    max(protocol)                                                   AS protocol,
+    max(client_address)                                             AS client_address,
+    max(toUInt8(type = 'session_start'))                            AS has_start,
+    max(toUInt8(type = 'decision' AND effect = 'deny'))             AS any_denied,
+    max(toUInt8(type = 'decision' AND effect = 'require_approval')) AS any_approval,
+    max(toUInt8(type = 'decision' AND effect = 'require_approval'
+        AND JSONExtractString(details, 'approval', 'outcome') IN ('approved', 'granted'))) AS any_approved,
+    max(toUInt8(type = 'masking'))                                  AS any_masked,
+    uniqExactIfState(command_id, type = 'command')                  AS commands,
+    uniqExactIfState(command_id, type = 'decision' AND effect = 'deny') AS denied,
+    uniqExactIfState(command_id, type = 'decision' AND effect = 'require_approval') AS approvals,
+    groupUniqArrayIfState((event_id, rows), type = 'masking')       AS masked
+FROM gatehouse.events
+WHERE session_id != '' AND type IN ('session_start', 'session_end', 'command', 'decision', 'result', 'masking')
+GROUP BY session_id;
+
+-- Statements per hour, identity and connection (decision rows: one per statement).
+CREATE TABLE IF NOT EXISTS gatehouse.access_hourly
+(
+    hour              DateTime('UTC'),
+    identity_subject  String,
+    connection        LowCardinality(String),
+    commands          AggregateFunction(uniqExact, String),
+    denied            AggregateFunction(uniqExact, String),
+    held              AggregateFunction(uniqExact, String),
+    sessions          AggregateFunction(uniqExact, String)
+)
+ENGINE = AggregatingMergeTree
+ORDER BY (hour, identity_subject, connection);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS gatehouse.access_hourly_mv TO gatehouse.access_hourly AS
+SELECT
+    toStartOfHour(time)                                   AS hour,
+    identity_subject,
+    connection,
+    uniqExactState(event_id)                              AS commands,
+    uniqExactIfState(event_id, effect = 'deny')           AS denied,
+    uniqExactIfState(event_id, effect = 'require_approval') AS held,
+    uniqExactState(session_id)                            AS sessions
+FROM gatehouse.events
+WHERE type = 'decision'
+GROUP BY hour, identity_subject, connection;
+
+-- Denied statements, ordered by time (read with FINAL: a re-inserted row collapses).
+CREATE TABLE IF NOT EXISTS gatehouse.denied_log
+(
+    time              DateTime64(6, 'UTC'),
+    event_id          String,
+    session_id        String,
+    identity_subject  String,
+    connection        LowCardinality(String),
+    command_text      String,
+    actions           Array(LowCardinality(String)),
+    policy_ids        Array(String),
+    reason            String,
+    inserted_at       DateTime64(6, 'UTC')
+)
+ENGINE = ReplacingMergeTree(inserted_at)
+PARTITION BY toYYYYMM(time)
+ORDER BY (time, event_id);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS gatehouse.denied_log_mv TO gatehouse.denied_log AS
+SELECT time, event_id, session_id, identity_subject, connection, command_text, actions, policy_ids, reason, inserted_at
+FROM gatehouse.events
+WHERE type = 'decision' AND effect = 'deny';
+
+-- Masking actions (what was masked, never a value), ordered by time.
+CREATE TABLE IF NOT EXISTS gatehouse.masking_log
+(
+    time              DateTime64(6, 'UTC'),
+    event_id          String,
+    session_id        String,
+    identity_subject  String,
+    connection        LowCardinality(String),
+    command_id        String,
+    column            String,
+    entity            LowCardinality(String),
+    strategy          LowCardinality(String),
+    source            LowCardinality(String),
+    count             Int64,
+    inserted_at       DateTime64(6, 'UTC')
+)
+ENGINE = ReplacingMergeTree(inserted_at)
+PARTITION BY toYYYYMM(time)
+ORDER BY (time, event_id);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS gatehouse.masking_log_mv TO gatehouse.masking_log AS
+SELECT time, event_id, session_id, identity_subject, connection, command_id,
+       JSONExtractString(details, 'column') AS column, JSONExtractString(details, 'entity') AS entity,
+       JSONExtractString(details, 'strategy') AS strategy, JSONExtractString(details, 'source') AS source,
+       rows AS count, inserted_at
+FROM gatehouse.events
+WHERE type = 'masking';
+
+-- Approval ticket and grant changes, ordered by time.
+CREATE TABLE IF NOT EXISTS gatehouse.approval_log
+(
+    time              DateTime64(6, 'UTC'),
+    event_id          String,
+    session_id        String,
+    connection        LowCardinality(String),
+    command_id        String,
+    command_text      String,
+    status_tag        LowCardinality(String),
+    state             LowCardinality(String),
+    policy_ids        Array(String),
+    reason            String,
+    ticket_id         String,
+    grant_id          String,
+    requester         String,
+    actor             String,
+    approved_by       Array(String),
+    inserted_at       DateTime64(6, 'UTC')
+)
+ENGINE = ReplacingMergeTree(inserted_at)
+PARTITION BY toYYYYMM(time)
+ORDER BY (time, event_id);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS gatehouse.approval_log_mv TO gatehouse.approval_log AS
+SELECT time, event_id, session_id, connection, command_id, command_text, status_tag, effect AS state, policy_ids, reason,
+       JSONExtractString(details, 'ticket_id') AS ticket_id, JSONExtractString(details, 'grant_id') AS grant_id,
+       JSONExtractString(details, 'requester') AS requester, identity_subject AS actor,
+       JSONExtract(details, 'approved_by', 'Array(String)') AS approved_by, inserted_at
+FROM gatehouse.events
+WHERE type = 'approval';
+
+-- Per ticket: final state, requester, approvers, time to decision (ms; NULL while pending).
+CREATE VIEW IF NOT EXISTS gatehouse.approval_latency AS
+SELECT
+    ticket_id,
+    argMax(state, time)                                   AS state,
+    argMax(requester, time)                               AS requester,
+    any(connection)                                       AS connection,
+    anyIf(command_text, command_text != '')               AS command_text,
+    argMax(approved_by, time)                             AS approved_by,
+    min(time)                                             AS opened_at,
+    minIf(time, status_tag IN ('approved', 'denied', 'expired', 'withdrawn')) AS decided_at,
+    if(countIf(status_tag IN ('approved', 'denied', 'expired', 'withdrawn')) = 0, NULL,
+       dateDiff('millisecond', min(time), minIf(time, status_tag IN ('approved', 'denied', 'expired', 'withdrawn')))) AS latency_ms
+FROM gatehouse.approval_log FINAL
+WHERE ticket_id != '' AND status_tag NOT IN ('grant_created', 'grant_revoked')
+GROUP BY ticket_id;
+
+-- Every query an auditor ran (the audit trail records its readers).
+CREATE VIEW IF NOT EXISTS gatehouse.auditor_queries AS
+SELECT time, event_id, identity_subject, identity_groups, status_tag AS kind, command_text AS query,
+       JSONExtractRaw(details, 'params') AS params, JSONExtractString(details, 'via') AS via,
+       rows, duration_us, error_message AS error
+FROM gatehouse.events FINAL
+WHERE type = 'auditor_query';

@@ -2,6 +2,7 @@
 // One CommandEvent becomes two rows (command, decision); every other event one.
 import { Effect, type AuditEvent, type Command, type Decision } from "@gatehouse/proto";
 import { approvalRefDetails, approvalRow } from "./approval-rows.js";
+import { auditorQueryRow } from "./auditor-rows.js";
 
 export interface EventRow {
   event_id: string;
@@ -268,6 +269,8 @@ export function eventRows(ev: AuditEvent, streamSeq: number, fallbackMicros = Da
     }
     case "approval":
       return [approvalRow(row, body.approval, (more) => details(extra, more))];
+    case "auditorQuery":
+      return [auditorQueryRow(row, body.auditorQuery, (more) => details(extra, more))];
     case "masking": {
       // What was masked for a command, never the value: one row per column/entity/strategy.
       const m = body.masking;

@@ -6,6 +6,7 @@ import { homeRoutes } from "./routes/home.js";
 import { auditQueryRoutes } from "./routes/audit-query.js";
 import { approvalRoutes } from "./routes/approvals.js";
 import { consoleRoutes } from "./routes/console.js";
+import { auditorConsoleRoutes } from "./routes/auditor-console.js";
 
 export function buildApp(deps: ApiDeps): FastifyInstance {
   // fastify's own request logging stays off: our log lines are explicit and never
@@ -21,5 +22,6 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
   auditQueryRoutes(app, deps);
   approvalRoutes(app, deps);
   consoleRoutes(app, deps);
+  auditorConsoleRoutes(app, deps);
   return app;
 }

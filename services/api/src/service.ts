@@ -1,6 +1,6 @@
 // startApiService(): NATS connection + fastify server on config.api.host:port.
 import type { NatsConnection } from "@nats-io/transport-node";
-import { connectBus, createLogger, type GatehouseConfig, type Logger } from "@gatehouse/runtime";
+import { connectBus, createLogger, ensureAuditStream, type GatehouseConfig, type Logger } from "@gatehouse/runtime";
 import type { TokenVerifier } from "@gatehouse/identity";
 import { buildApp } from "./app.js";
 import { createDeps } from "./deps.js";
@@ -24,10 +24,14 @@ export async function startApiService(config: GatehouseConfig, opts: ApiServiceO
   const log = opts.log ?? createLogger("api");
   const ownNc = !opts.nc;
   const nc = opts.nc ?? (await connectBus("gatehouse-api", config.nats.url));
-  const app = buildApp(createDeps(config, nc, log, opts));
+  const deps = createDeps(config, nc, log, opts);
+  const app = buildApp(deps);
   try {
+    // Auditor queries are recorded on the audit stream (created here if the api starts first).
+    await ensureAuditStream(nc, config.audit.stream);
     await app.listen({ host: config.api.host, port: opts.port ?? config.api.port });
   } catch (e) {
+    await deps.publisher.close();
     if (ownNc) await nc.close();
     const err = e as NodeJS.ErrnoException;
     if (err.code === "EADDRINUSE") throw new Error(`api port ${config.api.host}:${opts.port ?? config.api.port} is already in use; stop what uses it or set GATEHOUSE_API_PORT / api.port`);
@@ -43,6 +47,7 @@ export async function startApiService(config: GatehouseConfig, opts: ApiServiceO
       if (stopped) return;
       stopped = true;
       await app.close();
+      await deps.publisher.close();
       if (ownNc) await nc.drain();
     },
   };

@@ -1,26 +1,14 @@
 // POST /api/v1/audit/query {sql, maxRows?}: read-only SQL on the audit store for
-// auditors and DBAs. The audit service enforces read-only; this route enforces who.
+// auditors and DBAs. The audit service enforces read-only; this route enforces who,
+// and records the query as an AuditorQuery event before it answers (fail closed).
 import type { FastifyInstance } from "fastify";
-import { RpcError, Status } from "@gatehouse/runtime";
 import type { ApiDeps } from "../deps.js";
 import { AUDIT_READER_GROUPS, requireIdentity } from "../auth.js";
+import { AuditUnrecorded, StoreQueryError } from "../auditor-audit.js";
 
 interface QueryBody {
   sql?: unknown;
   maxRows?: unknown;
-}
-
-/** gRPC status -> HTTP status for errors coming back from the audit service. */
-function httpStatus(e: RpcError): number {
-  switch (e.code) {
-    case Status.INVALID_ARGUMENT:
-      return 400;
-    case Status.UNAVAILABLE:
-    case Status.DEADLINE_EXCEEDED:
-      return 503;
-    default:
-      return 502;
-  }
 }
 
 export function auditQueryRoutes(app: FastifyInstance, deps: ApiDeps): void {
@@ -41,16 +29,11 @@ export function auditQueryRoutes(app: FastifyInstance, deps: ApiDeps): void {
     // Who read the audit trail is itself worth knowing (the SQL, never a token).
     deps.log.info({ subject: identity.subject, groups: identity.groups, sql: body.sql.slice(0, 500) }, "audit query");
     try {
-      const res = await deps.audit.query({ sql: body.sql, maxRows, params: {} });
-      return {
-        columns: res.columns,
-        rows: res.rows.map((r) => JSON.parse(r) as unknown),
-        truncated: res.truncated,
-      };
+      const [res] = await deps.auditor.run({ identity, via: "api", kind: "sql", params: maxRows ? { maxRows: String(maxRows) } : {} }, [{ sql: body.sql, params: {}, maxRows }]);
+      return { columns: res!.columns, rows: res!.rows, truncated: res!.truncated };
     } catch (e) {
-      if (e instanceof RpcError) {
-        return reply.code(httpStatus(e)).send({ error: Status[e.code] ?? "error", message: `audit service: ${e.message}` });
-      }
+      if (e instanceof AuditUnrecorded) return reply.code(503).send({ error: "audit_unavailable", message: e.message });
+      if (e instanceof StoreQueryError) return reply.code(e.status).send({ error: e.code, message: e.message });
       throw e;
     }
   });

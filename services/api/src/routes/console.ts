@@ -7,6 +7,7 @@ import { createHash, randomBytes } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ApiDeps } from "../deps.js";
 import { CONSOLE_HEADER, cookies, LOGIN_COOKIE, SESSION_COOKIE } from "../approvals/session.js";
+import { consoleUser, forbiddenPage, type ConsoleUser } from "../console/user.js";
 
 interface Discovery {
   authorization_endpoint: string;
@@ -108,28 +109,35 @@ export function consoleRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return { ok: true };
   });
 
-  const page = (req: FastifyRequest, reply: FastifyReply, title: string, script: string) => {
-    // No session yet: go through the login first and come back here.
-    if (!cookies(req)[SESSION_COOKIE]) return reply.redirect(`/auth/login?return=${encodeURIComponent(req.url.split("?")[0]!)}`, 302);
-    return reply.type("text/html; charset=utf-8").header("cache-control", "no-store").send(shell(title, script));
+  // Approvers get the approval pages; auditors who are not approvers go to their
+  // sessions page; anyone else gets a 403 page naming the groups needed.
+  const page = async (req: FastifyRequest, reply: FastifyReply, title: string, script: string) => {
+    const user = await consoleUser(deps, req, reply);
+    if (!user) return reply;
+    if (!user.approver) {
+      if (user.auditor && req.url.split("?")[0] === "/console") return reply.redirect("/console/sessions", 302);
+      return forbiddenPage(deps, reply, user, user.auditor ? "approver" : "any");
+    }
+    return reply.type("text/html; charset=utf-8").header("cache-control", "no-store").send(shell(title, script, user));
   };
   app.get("/console", async (req, reply) => page(req, reply, "Pending approvals", QUEUE_JS));
   app.get<{ Params: { id: string } }>("/console/tickets/:id", async (req, reply) => page(req, reply, `Ticket ${esc(req.params.id)}`, TICKET_JS));
 }
 
-function shell(title: string, script: string): string {
+function shell(title: string, script: string, user: ConsoleUser): string {
+  const nav = `<nav id="nav"><a href="/console" class="active">Approvals</a>${user.auditor ? '<a href="/console/sessions">Sessions</a><a href="/console/dashboards">Dashboards</a>' : ""}</nav>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${title} - Gatehouse</title>
 <style>
 body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:1.5rem auto;padding:0 1rem;color:#1d2330}
-header{display:flex;justify-content:space-between;align-items:baseline;border-bottom:1px solid #ddd;margin-bottom:1rem}
+header{display:flex;gap:1.5rem;align-items:baseline;border-bottom:1px solid #ddd;margin-bottom:1rem}header nav a{margin-right:1rem}#me{margin-left:auto;color:#555}
 pre{background:#f3f4f7;padding:.8rem;overflow:auto;border-radius:6px;white-space:pre-wrap}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;padding:.35rem .5rem;text-align:left;vertical-align:top}
 .state{font-weight:600}.pending{color:#a36b00}.approved{color:#137333}.denied,.expired,.withdrawn{color:#b3261e}
 .err{color:#b3261e}button{padding:.4rem 1rem;margin-right:.5rem}textarea{width:100%;min-height:3rem}
 </style></head>
 <body>
-<header><h1><a href="/console">Gatehouse approvals</a></h1><span id="me"></span></header>
+<header><h1><a href="/console">Gatehouse approvals</a></h1>${nav}<span id="me">${esc(user.identity.subject)}</span></header>
 <main id="main">Loading…</main>
 <script>
 const H = {"${CONSOLE_HEADER}": "1", "content-type": "application/json"};
