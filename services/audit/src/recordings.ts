@@ -78,7 +78,7 @@ export function startRecordingCopier(nc: NatsConnection, store: AuditStore, log:
     stats.lastStreamSeq = from;
     log.info({ fromStreamSeq: from + 1 }, "recording copier active; copying from the store's last chunk");
     const consumer = await js.consumers.get(stream, from > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from + 1 } : { deliver_policy: DeliverPolicy.All });
-    const messages = await consumer.consume({ max_messages: 500, max_bytes: 8 * 1024 * 1024 });
+    const messages = await consumer.consume({ max_bytes: 8 * 1024 * 1024 });
     current = messages;
     const buffer: JsMsg[] = [];
     let bufferedBytes = 0;

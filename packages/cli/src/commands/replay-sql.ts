@@ -299,9 +299,36 @@ export interface AgainstOptions {
   remasker: Remasker;
 }
 
+/** A libpq URI (postgres://...) or key=value string as node-postgres options. */
+export function clientConfig(dsn: string): pg.ClientConfig {
+  if (/^postgres(ql)?:\/\//.test(dsn)) return { connectionString: dsn };
+  const kv: Record<string, string> = {};
+  const re = /(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)/g;
+  let rest = dsn;
+  for (let m = re.exec(dsn); m; m = re.exec(dsn)) {
+    kv[m[1]!] = m[2]!.startsWith("'") ? m[2]!.slice(1, -1).replace(/\\(.)/g, "$1") : m[2]!;
+    rest = rest.replace(m[0], "");
+  }
+  if (rest.trim() !== "") throw new Error(`cannot read the DSN near "${rest.trim().slice(0, 40)}": use postgres://user@host:port/db or key=value pairs (host=... port=... dbname=... user=...)`);
+  const known = new Set(["host", "hostaddr", "port", "user", "dbname", "password", "sslmode", "application_name", "connect_timeout"]);
+  const unknown = Object.keys(kv).filter((k) => !known.has(k));
+  if (unknown.length > 0) throw new Error(`unsupported DSN keyword(s): ${unknown.join(", ")} (supported: ${[...known].join(", ")})`);
+  const sslmode = kv.sslmode ?? "disable";
+  return {
+    host: kv.hostaddr ?? kv.host,
+    port: kv.port ? Number(kv.port) : undefined,
+    user: kv.user,
+    database: kv.dbname,
+    password: kv.password,
+    application_name: kv.application_name ?? "gatehouse-replay",
+    connectionTimeoutMillis: kv.connect_timeout ? Number(kv.connect_timeout) * 1000 : 10_000,
+    ssl: sslmode === "disable" || sslmode === "allow" || sslmode === "prefer" ? false : { rejectUnauthorized: sslmode === "verify-ca" || sslmode === "verify-full" },
+  };
+}
+
 /** Re-run the recording's comparable statements on the sandbox (inside one transaction that is rolled back). */
 export async function runAgainst(statements: Statement[], opts: AgainstOptions): Promise<Comparison[]> {
-  const client = new pg.Client({ connectionString: opts.dsn });
+  const client = new pg.Client(clientConfig(opts.dsn));
   // Values as the server's text, unparsed: the recording holds text too.
   const raw = { getTypeParser: () => (v: string) => v };
   try {
