@@ -1,9 +1,11 @@
 // Entry point of `npm run bench`: runs each benchmark suite in turn, or only those
 // named in BENCH_SUITES (comma-separated), e.g. BENCH_SUITES=pgbench npm run bench.
 import { runPgbenchSuite } from "./pgbench.js";
+import { runRecordingSuite } from "./recording.js";
 
 const suites: Record<string, () => Promise<void>> = {
   pgbench: runPgbenchSuite,
+  recording: runRecordingSuite,
 };
 
 const wanted = process.env.BENCH_SUITES ? process.env.BENCH_SUITES.split(",").map((s) => s.trim()) : Object.keys(suites);
