@@ -31,7 +31,10 @@ const AUDIT_STRATEGY = (): MaskStrategy => ({ kind: "redact" });
 interface ColFmt {
   typeOid: number;
   binary: boolean;
+  textual: boolean;
 }
+
+const TEXTUAL_OIDS = new Set<number>([OID.name, OID.text, OID.xml, OID.unknown, OID.bpchar, OID.varchar, OID.json, OID.jsonb]);
 
 export class SqlRecorder {
   private out = "";
@@ -63,6 +66,8 @@ export class SqlRecorder {
         connection: header.connection,
         identity: { subject: id.subject, name: id.name, groups: id.groups, kind: id.kind, issuer: id.issuer },
         timestamp: Math.round(performance.timeOrigin + startedAt) / 1000,
+        // Text values are also scanned and redacted like audit text (see docs/recordings.md).
+        text_values: masking ? "scanned" : "as_sent",
       }) + "\n";
   }
 
@@ -126,7 +131,7 @@ export class SqlRecorder {
 
   /** Result columns (from a RowDescription, or an extended Execute's described portal). */
   columns(fields: Field[], masks: (RecordedMask | undefined)[] | undefined): void {
-    this.cols = fields.map((f) => ({ typeOid: f.typeOid, binary: f.format === 1 }));
+    this.cols = fields.map((f) => ({ typeOid: f.typeOid, binary: f.format === 1, textual: TEXTUAL_OIDS.has(f.typeOid) }));
     const columns = fields.map((f, i) => {
       const c: Record<string, unknown> = { name: f.name, type_oid: f.typeOid, format: f.format };
       const m = masks?.[i];
@@ -156,7 +161,11 @@ export class SqlRecorder {
       }
       const end = pos + len;
       const c = this.cols[i];
-      row += JSON.stringify(c?.binary ? decodeBinary(c.typeOid, f.subarray(pos, end)) : f.toString("utf8", pos, end));
+      let v = c?.binary ? decodeBinary(c.typeOid, f.subarray(pos, end)) : f.toString("utf8", pos, end);
+      // Confidential values the client saw in clear (no plan, or "clear") are redacted
+      // like audit text: no clear confidential value is ever in a recording.
+      if (c?.textual && this.masking) v = this.maskText(v);
+      row += JSON.stringify(v);
       pos = end;
     }
     row += "]";

@@ -297,6 +297,8 @@ function skipReason(s: Statement): string {
 export interface AgainstOptions {
   dsn: string;
   remasker: Remasker;
+  /** The recording's text values were scanned and redacted (header text_values). */
+  textScanned: boolean;
 }
 
 /** A libpq URI (postgres://...) or key=value string as node-postgres options. */
@@ -359,7 +361,7 @@ export async function runAgainst(statements: Statement[], opts: AgainstOptions):
         continue;
       }
       await client.query("RELEASE SAVEPOINT gatehouse_replay");
-      out.push(compare(s, results.filter((r) => r.fields.length > 0), opts.remasker, base));
+      out.push(compare(s, results.filter((r) => r.fields.length > 0), opts.remasker, base, opts.textScanned));
     }
   } finally {
     await client.query("ROLLBACK").catch(() => undefined);
@@ -368,7 +370,13 @@ export async function runAgainst(statements: Statement[], opts: AgainstOptions):
   return out;
 }
 
-function compare(s: Statement, got: pg.QueryResult[], r: Remasker, base: Omit<Comparison, "outcome" | "why">): Comparison {
+/** The recorder redacts what the recognizers find in every text value (header text_values: "scanned"). */
+function scanned(c: Column, v: string | null, r: Remasker, on: boolean): string | null {
+  if (!on || v === null || !TEXTUAL.has(c.type_oid)) return v;
+  return maskText(v, r.scanner, () => ({ kind: "redact" }), r.key ?? NO_KEY).text;
+}
+
+function compare(s: Statement, got: pg.QueryResult[], r: Remasker, base: Omit<Comparison, "outcome" | "why">, textScanned: boolean): Comparison {
   if (got.length !== s.results.length) return { ...base, outcome: "mismatch", why: `${s.results.length} result set(s) recorded, ${got.length} from the sandbox` };
   const notCompared = new Set<string>();
   for (const [k, rec] of s.results.entries()) {
@@ -388,7 +396,7 @@ function compare(s: Statement, got: pg.QueryResult[], r: Remasker, base: Omit<Co
     });
     const pick = (row: (string | null)[]) => keep.map((i) => row[i] ?? null);
     const recRows = rec.rows.map(pick);
-    const sandRows = (sand.rows as (string | null)[][]).map((row) => keep.map((i) => remask(rec.columns[i]!, row[i] ?? null, r)));
+    const sandRows = (sand.rows as (string | null)[][]).map((row) => keep.map((i) => scanned(rec.columns[i]!, remask(rec.columns[i]!, row[i] ?? null, r), r, textScanned)));
     const keptNames = keep.map((i) => names[i]!);
     if (resultDigest(keptNames, recRows) === resultDigest(keptNames, sandRows)) continue;
     if (recRows.length !== sandRows.length) {

@@ -383,7 +383,7 @@ async function against(rec: Recording, dsn: string, dataDir: string, json: boole
   const statements = statementsOf(rec.events);
   let results: Comparison[];
   try {
-    results = await runAgainst(statements, { dsn, remasker: loadRemasker(dataDir) });
+    results = await runAgainst(statements, { dsn, remasker: loadRemasker(dataDir), textScanned: rec.header.text_values === "scanned" });
   } catch (e) {
     process.stderr.write(`gatehouse replay --against: ${(e as Error).message}\n`);
     return 1;
