@@ -274,7 +274,8 @@ SELECT
     min(time)                                   AS first_time,
     max(time)                                   AS last_time,
     max(last)                                   AS complete,
-    max(position(data, '"truncated"') > 0)      AS truncated
+    -- The marker as the writer emits it; a value "truncated" in a row is never followed by {"reason".
+    max(position(data, ',"truncated",{"reason":') > 0) AS truncated
 FROM gatehouse.recordings FINAL
 GROUP BY session_id;
 

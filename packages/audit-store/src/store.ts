@@ -5,7 +5,7 @@ import type { Engine } from "./engine.js";
 import { openChdbEngine } from "./chdb-engine.js";
 import { openServerEngine, redactUrl } from "./server-engine.js";
 import { checkReadOnlySql, readOnlyStatement, ReadOnlyQueryError } from "./readonly.js";
-import { EVENT_COLUMNS, eventRows, rowValuesJson, type EventRow } from "./rows.js";
+import { EVENT_COLUMNS, eventRows, formatMicros, rowValuesJson, type EventRow } from "./rows.js";
 import { schemaStatements } from "./schema.js";
 
 export interface AuditStoreOptions {
@@ -45,6 +45,8 @@ export interface AuditStore {
   insertCheckpoints(cps: CheckpointRecord[]): Promise<void>;
   /** Highest checkpoint fromPos stored (0 when none). */
   maxCheckpointFrom(): Promise<number>;
+  /** Write recording chunks to the recordings table (one row per chunk, docs/recordings.md). */
+  insertRecordingChunks(chunks: RecordingChunkRow[]): Promise<void>;
   /**
    * The service's own queries (no read-only gate, no row limit): the writer's
    * resume state. Not reachable through the Query API.
@@ -69,6 +71,21 @@ export interface CheckpointRecord {
   publicKey: string;
   signature: string;
 }
+
+/** One JetStream chunk of a session recording, as stored in `recordings`. */
+export interface RecordingChunkRow {
+  sessionId: string;
+  seq: number;
+  kind: string;
+  /** Unix microseconds (the chunk's JetStream timestamp). */
+  timeMicros: number;
+  streamSeq: number;
+  data: string;
+  last: boolean;
+  bytes: number;
+}
+
+const RECORDING_COLUMNS = ["session_id", "seq", "kind", "time", "stream_seq", "data", "last", "bytes"] as const;
 
 const CHECKPOINT_COLUMNS = ["from_pos", "to_pos", "from_stream_seq", "to_stream_seq", "prev_head", "head", "merkle_root", "time", "key_id", "public_key", "signature"] as const;
 
@@ -175,6 +192,13 @@ class Store implements AuditStore {
   async maxCheckpointFrom(): Promise<number> {
     const rows = await this.internalQuery(`SELECT max(from_pos) AS m FROM ${this.database}.checkpoints`);
     return Number(rows[0]?.m ?? 0);
+  }
+
+  async insertRecordingChunks(chunks: RecordingChunkRow[]): Promise<void> {
+    if (chunks.length === 0) return;
+    let body = "";
+    for (const c of chunks) body += JSON.stringify([c.sessionId, c.seq, c.kind, formatMicros(c.timeMicros), c.streamSeq, c.data, c.last, c.bytes]) + "\n";
+    await this.engine.insertCompactRows(`${this.database}.recordings`, RECORDING_COLUMNS, body);
   }
 
   async internalQuery(sql: string): Promise<Record<string, unknown>[]> {

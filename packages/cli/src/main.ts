@@ -10,6 +10,7 @@ const commands: Record<string, () => Promise<{ default: CliCommand }>> = {
   evidence: () => import("./commands/evidence.js"),
   approvals: () => import("./commands/approvals.js"),
   login: () => import("./commands/login.js"),
+  replay: () => import("./commands/replay.js"),
 };
 
 const USAGE = `NAME
@@ -40,6 +41,8 @@ COMMANDS
     approvals list|show|approve|deny|grants|revoke
                           decide commands held for approval; standing grants
     login                 save the access token the CLI acts as
+    replay SESSION        print or play a recorded session; --against DSN re-runs a
+                          SQL session on a sandbox and compares the results
 
 GLOBAL OPTIONS
     --config FILE         configuration file (default: $GATEHOUSE_CONFIG, else ./gatehouse.yaml)

@@ -82,6 +82,13 @@ export interface GatehouseConfig {
     /** Lease of the single active (chaining) writer; a crashed writer's successor waits at most this long. */
     writerLockTtlMs: number;
   };
+  /** Session recordings (docs/recordings.md). Every session is recorded; there is no off switch. */
+  recordings: {
+    /** Bytes of one session's recording before it ends with a `truncated` marker; 0 = unlimited. */
+    maxBytesPerSession: number;
+    /** Bytes one session's writer holds while JetStream does not acknowledge; past it the recording is truncated (marked). */
+    maxBacklogBytesPerSession: number;
+  };
   api: { host: string; port: number };
   idp: { enabled: boolean; host: string; port: number; issuer: string; audience: string };
   approvals: ApprovalsConfig;
@@ -200,6 +207,7 @@ export function resolveConfig(raw: DeepPartial<GatehouseConfig> & Record<string,
       flushMs: raw.audit?.flushMs ?? 250,
       writerLockTtlMs: raw.audit?.writerLockTtlMs ?? 10_000,
     },
+    recordings: recordingsConfig(raw.recordings),
     api: { host: raw.api?.host ?? "127.0.0.1", port: envInt("GATEHOUSE_API_PORT") ?? raw.api?.port ?? 15080 },
     approvals: approvalsConfig(raw, `http://${raw.api?.host ?? "127.0.0.1"}:${envInt("GATEHOUSE_API_PORT") ?? raw.api?.port ?? 15080}`, issuer),
     idp: {
@@ -209,6 +217,22 @@ export function resolveConfig(raw: DeepPartial<GatehouseConfig> & Record<string,
       issuer,
       audience: raw.idp?.audience ?? "gatehouse",
     },
+  };
+}
+
+function recordingsConfig(raw: DeepPartial<GatehouseConfig["recordings"]> & Record<string, unknown> | undefined): GatehouseConfig["recordings"] {
+  if (raw && "enabled" in raw) throw new Error("recordings.enabled is not a setting: every session is recorded; limit the size with recordings.maxBytesPerSession");
+  const bytes = (key: "maxBytesPerSession" | "maxBacklogBytesPerSession", def: number, min: number, unlimited: boolean) => {
+    const v = raw?.[key] ?? def;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || (v === 0 && !unlimited) || (v > 0 && v < min)) {
+      throw new Error(`recordings.${key} must be a whole number of bytes (${unlimited ? "0 = unlimited, else " : ""}at least ${min}), got ${JSON.stringify(v)}`);
+    }
+    return v;
+  };
+  return {
+    maxBytesPerSession: bytes("maxBytesPerSession", 64 * 1024 * 1024, 256, true),
+    // Memory while JetStream is down must stay bounded: no "unlimited" here.
+    maxBacklogBytesPerSession: bytes("maxBacklogBytesPerSession", 16 * 1024 * 1024, 64 * 1024, false),
   };
 }
 

@@ -41,7 +41,8 @@ export class SessionAudit {
   /** The command event; it reuses the command's id (one event per command). */
   command(command: Command, d: DecisionResult): AuditEvent {
     if (command.statements.length === 0 && d.decision.classified.length > 0) command.statements = d.decision.classified;
-    const shown = this.masking ? this.maskCommand(command) : command;
+    const m = this.shown(command);
+    const shown = m.masked ? { ...command, text: m.text, params: m.params } : command;
     return this.event({ $case: "command", command: { command: shown, decision: d.decision, decidedBy: d.decidedBy, approval: undefined } }, command.id);
   }
 
@@ -63,15 +64,29 @@ export class SessionAudit {
     return out;
   }
 
-  /** A copy of the command whose text and parameters carry no recognized confidential value. */
-  private maskCommand(c: Command): Command {
-    const text = this.maskAuditText(c.text, c.id, "query_text", -1);
-    let params = c.params;
-    if (params.some((p) => !p.isNull && p.text !== "")) {
-      params = c.params.map((p, i) => (p.isNull || p.text === "" ? p : { ...p, text: this.maskParam(p.text, p.binary, c.id, i) }));
+  /**
+   * The command's text and parameters with no recognized confidential value, as
+   * the audit event and the session recording show them. Computed once per
+   * command (the masking evidence is counted once).
+   */
+  shown(c: Command): { text: string; params: Param[]; masked: boolean } {
+    const memo = this.shownMemo;
+    if (memo && memo.cmd === c && memo.srcText === c.text && memo.srcParams === c.params) return memo.out;
+    let out: { text: string; params: Param[]; masked: boolean };
+    if (!this.masking) out = { text: c.text, params: c.params, masked: false };
+    else {
+      const text = this.maskAuditText(c.text, c.id, "query_text", -1);
+      let params = c.params;
+      if (params.some((p) => !p.isNull && p.text !== "")) {
+        const masked = c.params.map((p, i) => (p.isNull || p.text === "" ? p : { ...p, text: this.maskParam(p.text, p.binary, c.id, i) }));
+        if (masked.some((p, i) => p.text !== c.params[i]!.text)) params = masked;
+      }
+      out = { text, params, masked: text !== c.text || params !== c.params };
     }
-    return text === c.text && params === c.params ? c : { ...c, text, params };
+    this.shownMemo = { cmd: c, srcText: c.text, srcParams: c.params, out };
+    return out;
   }
+  private shownMemo: { cmd: Command; srcText: string; srcParams: Param[]; out: { text: string; params: Param[]; masked: boolean } } | undefined;
 
   /** A binary parameter is shown as \x hex: text sent in binary format is decoded, scanned, and kept hex when clean. */
   private maskParam(text: string, binary: boolean, commandId: string, position: number): string {

@@ -9,6 +9,7 @@ import type { MaskingRuntime, MaskStrategy } from "@gatehouse/plugin-sdk";
 import type { Catalog } from "./masking-catalog.js";
 import { matchRule, textStrategy, type ColumnOrigin, type PlanRule, type ResultPlan } from "./masking-plan.js";
 import { errorResponse, ProtocolError, T } from "./protocol.js";
+import type { RecordedMask } from "./recording.js";
 
 /** Type OIDs (pg_type.oid) the gateway encodes and decodes itself. */
 export const OID = {
@@ -229,6 +230,32 @@ export class ResultMasker {
     }
   }
 
+  /**
+   * How each column of the current result is masked, for the session recording
+   * (undefined: sent as is). Enough for a replay to apply the same masking.
+   */
+  columnMasks(): (RecordedMask | undefined)[] | undefined {
+    const cols = this.cols;
+    if (!cols || this.masked === 0) return undefined;
+    const { plan, runtime } = this.init;
+    return cols.map((c) => {
+      if (!c) return undefined;
+      if (c.scan) {
+        const text: Record<string, { strategy: MaskStrategy["kind"]; keep_last?: number }> = {};
+        for (const [entity, st] of plan.text) text[entity] = strategyJson(st);
+        text["*"] ??= { strategy: "redact" };
+        const own = c.rule && c.rule.strategy.kind !== "clear" ? strategyJson(c.rule.strategy) : undefined;
+        const m: RecordedMask = { scan: true, ...own, text };
+        if (own?.strategy === "hash" || Object.values(text).some((x) => x.strategy === "hash")) m.key_id = runtime.keyId;
+        return m;
+      }
+      const r = c.rule!;
+      const m: RecordedMask = { ...strategyJson(r.strategy), entity: r.entity };
+      if (r.strategy.kind === "hash") m.key_id = runtime.keyId;
+      return m;
+    });
+  }
+
   /** Per column and entity: how many values were masked. */
   summary(): MaskCount[] {
     return [...this.counts.values()].filter((c) => c.count > 0);
@@ -428,6 +455,10 @@ export class ResultMasker {
     body.copy(out, 5);
     return out;
   }
+}
+
+function strategyJson(s: MaskStrategy): { strategy: MaskStrategy["kind"]; keep_last?: number } {
+  return s.kind === "partial" ? { strategy: s.kind, keep_last: s.keepLast ?? 4 } : { strategy: s.kind };
 }
 
 /** A scan rule's own strategy applies to every entity it finds, unless it is "clear". */

@@ -247,6 +247,8 @@ export interface BindMsg {
   portal: string;
   statement: string;
   params: BindParam[];
+  /** Result column format codes as sent (empty: all text). */
+  resultFormats: number[];
 }
 export function parseBind(f: Buffer): BindMsg {
   const r = body(f);
@@ -267,7 +269,14 @@ export function parseBind(f: Buffer): BindMsg {
     else if (len < 0) throw new ProtocolError("invalid parameter length in Bind");
     else params.push({ isNull: false, value: r.bytes(len), binary: fmt === 1 });
   }
-  return { portal, statement, params };
+  // Result column formats (0 codes: all text; 1: all the same; n: one per column).
+  const resultFormats: number[] = [];
+  if (r.pos + 2 <= f.length) {
+    const nResult = r.int16();
+    if (nResult < 0) throw new ProtocolError("negative result format count in Bind");
+    for (let i = 0; i < nResult; i++) resultFormats.push(r.int16());
+  }
+  return { portal, statement, params, resultFormats };
 }
 
 /** Execute: portal name (max rows ignored). */

@@ -9,7 +9,8 @@ import { DependencyError, type ApprovalOutcome, type DecisionResult, type Gatewa
 import type { Logger, UpstreamConfig } from "@gatehouse/runtime";
 import { auditParams, PROTOCOL, SessionAudit } from "./audit.js";
 import { FrameReader } from "./frames.js";
-import type { ResultMasker } from "./masking.js";
+import { parseRowDescription, type Field, type ResultMasker } from "./masking.js";
+import { SqlRecorder, type EndReason, type RecQ } from "./recording.js";
 import { describePortal, maskerFor, maskingEvents, prefetchCatalog, prepareCopies, type MaskingSetup } from "./masking-session.js";
 import type { PgListenerOptions } from "./options.js";
 import {
@@ -44,14 +45,21 @@ interface Track {
   errorMessage: string;
   /** Rewrites this command's result frames when its decision carries a masking plan. */
   masker?: ResultMasker;
+  /** Recording: the statement's q line, and (extended) where its result columns come from. */
+  q?: RecQ;
+  portal?: Portal;
+  fields?: Field[];
+  colsWritten?: boolean;
 }
 
 type Entry =
   | { k: "query"; group: number; track: Track }
   | { k: "execute"; group: number; track: Track }
   | { k: "parse"; group: number; name: string; stmt: Prepared }
-  | { k: "bind" | "describe" | "close" | "sync"; group: number }
-  | { k: "synthetic"; group: number; bytes: Buffer; rfq: boolean }
+  | { k: "bind" | "close" | "sync"; group: number }
+  /** A client Describe; its RowDescription tells the recording the statement's or portal's columns. */
+  | { k: "describe"; group: number; stmt?: Prepared; portal?: Portal }
+  | { k: "synthetic"; group: number; bytes: Buffer; rfq: boolean; q?: RecQ; cmdId?: string }
   /** The gateway's own Describe of a portal it masks: its answer is consumed, not relayed. */
   | { k: "maskdescribe"; group: number; track: Track };
 
@@ -60,11 +68,17 @@ interface Prepared {
   decision: DecisionResult;
   /** Group (Sync-delimited batch) in which `decision` was taken. */
   group: number;
+  /** Columns from the client's Describe of the statement (formats not known yet). */
+  fields?: Field[];
+  fieldsRaw?: Buffer;
 }
 
 interface Portal {
   stmt: Prepared;
   params: BindParam[];
+  resultFormats: number[];
+  /** Columns from the client's Describe of the portal. */
+  fields?: Field[];
 }
 
 export interface SessionInit {
@@ -99,6 +113,9 @@ export class Session {
   private readonly clientReader: FrameReader;
   private readonly upReader = new FrameReader(UPSTREAM_MAX_FRAME, "upstream");
   private readonly maskingSetup: MaskingSetup;
+  /** The session's SQL transcript (docs/recordings.md); absent only when the gateway offers no recordings. */
+  private readonly rec: SqlRecorder | undefined;
+  private lastQ: { id: string; q: RecQ } | undefined;
 
   private readonly queue: Entry[] = [];
   private qHead = 0;
@@ -143,6 +160,9 @@ export class Session {
     this.txStatus = init.upstream.txStatus;
     this.clientReader = new FrameReader(init.opts.maxMessageBytes, "client");
     this.done = new Promise((r) => (this.resolveDone = r));
+    this.rec = init.ctx.recording
+      ? new SqlRecorder(init.ctx.recording(init.audit.sessionId, "sql"), init.startedAt, { sessionId: init.audit.sessionId, connection: init.connection.name, identity: init.identity }, init.ctx.masking)
+      : undefined;
   }
 
   get sessionId(): string {
@@ -240,6 +260,10 @@ export class Session {
         sessionEnd: { reason, durationMicros: Math.round((performance.now() - this.init.startedAt) * 1000), commands: this.commands },
       }),
     );
+    if (this.rec) {
+      this.rec.flush();
+      this.rec.end(endReason(reason), reason);
+    }
     this.log.info({ session: this.sessionId, reason, commands: this.commands }, "session ended");
     this.init.onEnd(this);
     this.resolveDone();
@@ -302,10 +326,12 @@ export class Session {
         return this.onBind(f);
       case T.Execute:
         return this.onExecute(f);
-      case T.Describe:
-        parseTarget(f);
+      case T.Describe: {
+        const { kind, name } = parseTarget(f);
         this.forward(f);
-        return this.expect({ k: "describe", group: this.group });
+        if (kind === 0x53) return this.expect({ k: "describe", group: this.group, stmt: this.statements.get(name) });
+        return this.expect({ k: "describe", group: this.group, portal: this.portals.get(name) });
+      }
       case T.Close: {
         const { kind, name } = parseTarget(f);
         if (kind === 0x53) this.statements.delete(name);
@@ -315,8 +341,10 @@ export class Session {
       }
       case T.Sync:
         return this.onSync(f);
-      case T.Flush:
       case T.CopyData:
+        this.rec?.copy("in", f);
+        return this.forward(f);
+      case T.Flush:
       case T.CopyDone:
       case T.CopyFail:
         // COPY payload belongs to a COPY statement that was already decided and recorded.
@@ -365,7 +393,7 @@ export class Session {
       // The session may have ended while we waited: then nothing more happens for this command.
       return this.closed ? undefined : d;
     } catch (e) {
-      if (!this.closed) this.failClosed(e, "policy");
+      if (!this.closed) this.failClosed(e, "policy", cmd.id);
       return undefined;
     }
   }
@@ -381,24 +409,43 @@ export class Session {
       this.commands++;
       return !this.closed;
     } catch (e) {
-      if (!this.closed) this.failClosed(e, "audit");
+      if (!this.closed) this.failClosed(e, "audit", cmd.id);
       return false;
     }
   }
 
-  private failClosed(e: unknown, fallback: DependencyError["dependency"]): void {
+  /** The recording's q line of a command (made once; written before its first response). */
+  private qFor(cmd: Command, d: DecisionResult): RecQ | undefined {
+    if (!this.rec) return undefined;
+    if (this.lastQ?.id === cmd.id) return this.lastQ.q;
+    const m = this.audit.shown(cmd);
+    const e = d.decision.effect;
+    const q = this.rec.statement({
+      commandId: cmd.id,
+      text: m.text,
+      params: m.params,
+      protocol: cmd.mode === "extended" ? "extended" : "simple",
+      decision: e === Effect.EFFECT_ALLOW ? "allow" : e === Effect.EFFECT_REQUIRE_APPROVAL ? "require_approval" : "deny",
+      policyIds: d.decision.policyIds,
+      textMasked: m.masked,
+    });
+    this.lastQ = { id: cmd.id, q };
+    return q;
+  }
+
+  private failClosed(e: unknown, fallback: DependencyError["dependency"], cmdId = ""): void {
     const dep = e instanceof DependencyError ? e.dependency : fallback;
     const msg = (e as Error)?.message ?? String(e);
     this.log.warn({ session: this.sessionId, dependency: dep, err: msg }, "statement refused: dependency unavailable");
-    this.refuse(errorResponse({ severity: "ERROR", code: "58000", message: `gatehouse: ${dep} unavailable: ${msg}; statement not executed` }));
+    this.refuse(errorResponse({ severity: "ERROR", code: "58000", message: `gatehouse: ${dep} unavailable: ${msg}; statement not executed` }), undefined, cmdId);
   }
 
   /** Answer the current message with an error: a simple Query also gets ReadyForQuery, extended discards to Sync. */
-  private refuse(err: Buffer): void {
+  private refuse(err: Buffer, q?: RecQ, cmdId?: string): void {
     if (this.current === "simple") {
-      this.synthesize(err, true);
+      this.synthesize(err, true, q, cmdId);
     } else {
-      this.synthesize(err, false);
+      this.synthesize(err, false, q, cmdId);
       this.discarding = true;
     }
   }
@@ -413,7 +460,8 @@ export class Session {
     if (approval === null) return;
     const masker = await this.maskerFor(approval ? approvedDecision(d) : d);
     if (masker === null || !(await this.record(cmd, d, approval))) return;
-    if (d.decision.effect !== Effect.EFFECT_ALLOW && !approval) return this.refuse(denial(d, cmd));
+    const q = this.qFor(cmd, d);
+    if (d.decision.effect !== Effect.EFFECT_ALLOW && !approval) return this.refuse(denial(d, cmd), q, cmd.id);
     // COPY sends no column descriptions: describe its rows first (on a side connection).
     if (masker && cmd.statements.some((st) => st.flags.includes("copy_to"))) {
       await prepareCopies(this.maskingSetup, masker, cmd.text, cmd.statements);
@@ -421,7 +469,9 @@ export class Session {
     }
     if (DROPS_STATEMENTS.test(cmd.text)) this.statements.clear();
     this.forward(f);
-    this.expect({ k: "query", group: this.group, track: newTrack(cmd.id, masker) });
+    const track = newTrack(cmd.id, masker);
+    track.q = q;
+    this.expect({ k: "query", group: this.group, track });
     this.group++;
   }
 
@@ -439,7 +489,7 @@ export class Session {
       cmd.statements = probe.statements;
       cmd.fingerprint = probe.fingerprint;
       if (!(await this.record(cmd, d))) return;
-      return this.refuse(denial(d, cmd));
+      return this.refuse(denial(d, cmd), this.qFor(cmd, d), cmd.id);
     }
     if (name !== "" && this.statements.has(name)) {
       // PostgreSQL would refuse it too; forwarding would leave our text out of step with the upstream's.
@@ -466,7 +516,7 @@ export class Session {
         }),
       );
     }
-    this.portals.set(b.portal, { stmt, params: b.params });
+    this.portals.set(b.portal, { stmt, params: b.params, resultFormats: b.resultFormats });
     this.forward(f);
     this.expect({ k: "bind", group: this.group });
   }
@@ -492,13 +542,16 @@ export class Session {
     if (approval === null) return;
     const masker = await this.maskerFor(approval ? approvedDecision(d) : d);
     if (masker === null || !(await this.record(cmd, d, approval))) return;
-    if (d.decision.effect !== Effect.EFFECT_ALLOW && !approval) return this.refuse(denial(d, cmd));
+    const q = this.qFor(cmd, d);
+    if (d.decision.effect !== Effect.EFFECT_ALLOW && !approval) return this.refuse(denial(d, cmd), q, cmd.id);
     if (masker && cmd.statements.some((st) => st.flags.includes("copy_to"))) {
       await prepareCopies(this.maskingSetup, masker, cmd.text, cmd.statements);
       if (this.closed) return;
     }
     if (DROPS_STATEMENTS.test(cmd.text)) this.statements.clear();
     const track = newTrack(cmd.id, masker);
+    track.q = q;
+    track.portal = portal;
     if (masker) {
       // Ask for the portal's row layout (with its result formats) right before it runs.
       this.forward(describePortal(name));
@@ -517,6 +570,8 @@ export class Session {
   private async hold(cmd: Command, d: DecisionResult): Promise<ApprovalRef | undefined | null> {
     if (d.decision.effect !== Effect.EFFECT_REQUIRE_APPROVAL || !this.ctx.requestApproval) return undefined;
     const abort = (this.holdAbort = new AbortController());
+    // The statement goes into the recording before its hold notice.
+    const q = this.qFor(cmd, d);
     // Approvers see the command as the audit trail does: masked when masking is set up.
     const text = this.ctx.masking ? this.ctx.masking.maskText(cmd.text, () => ({ kind: "redact" })).text : cmd.text;
     let out: ApprovalOutcome;
@@ -542,12 +597,14 @@ export class Session {
               T.NoticeResponse,
             ),
             false,
+            q,
+            cmd.id,
           );
           this.flushClient();
         },
       });
     } catch (e) {
-      if (!this.closed) this.failClosed(e, "approval");
+      if (!this.closed) this.failClosed(e, "approval", cmd.id);
       return null;
     } finally {
       if (this.holdAbort === abort) this.holdAbort = undefined;
@@ -628,8 +685,8 @@ export class Session {
   }
 
   /** A gateway-made response, delivered when everything before it has been answered. */
-  private synthesize(bytes: Buffer, rfq: boolean): void {
-    this.expect({ k: "synthetic", group: this.group, bytes, rfq });
+  private synthesize(bytes: Buffer, rfq: boolean, q?: RecQ, cmdId?: string): void {
+    this.expect({ k: "synthetic", group: this.group, bytes, rfq, q, cmdId });
     if (rfq) this.group++;
   }
 
@@ -657,11 +714,15 @@ export class Session {
         if (e.group !== this.failedGroup) {
           this.clientOut.push(e.bytes);
           if (e.rfq) this.clientOut.push(readyForQuery(this.txStatus));
+          if (this.rec) this.recordSynthetic(e.bytes, e.q, e.cmdId ?? "");
         }
       } else if (e.group === this.failedGroup && e.k !== "sync" && e.k !== "query") {
         this.qHead++;
         if (e.k === "parse") this.forget(e);
-        if (e.k === "execute") this.finishTrack(e.track, { errorCode: "", errorMessage: "not executed: an earlier message of the same batch failed", tag: "" });
+        if (e.k === "execute") {
+          this.rec?.q(e.track.q);
+          this.finishTrack(e.track, { errorCode: "", errorMessage: "not executed: an earlier message of the same batch failed", tag: "" });
+        }
       } else break;
     }
     if (this.qHead === this.queue.length) {
@@ -674,8 +735,10 @@ export class Session {
     if (this.closed) return;
     this.upReader.push(chunk);
     for (let f = this.upReader.next(); f; f = this.upReader.next()) {
+      const h = this.head;
       const out = this.maskFrame(f);
       if (out) appendContiguous(this.clientOut, out);
+      if (this.rec) this.recordFrame(out, f, h);
       this.onUpstreamFrame(f);
       if (this.closed) return;
     }
@@ -799,7 +862,94 @@ export class Session {
     }
   }
 
+  // ------------------------------------------------------------ recording
+
+  /** Record what the client gets for one upstream frame (`out`, after masking; undefined when consumed). */
+  private recordFrame(out: Buffer | undefined, f: Buffer, h: Entry | undefined): void {
+    const rec = this.rec!;
+    if (!out) {
+      // The gateway's own Describe of a portal it masks: the columns the Execute returns.
+      if (h?.k === "maskdescribe" && f[0] === T.RowDescription) h.track.fields = parseRowDescription(f);
+      return;
+    }
+    const tr = h && (h.k === "query" || h.k === "execute") ? h.track : undefined;
+    switch (out[0]) {
+      case T.RowDescription:
+        if (tr) {
+          rec.q(tr.q);
+          tr.colsWritten = true;
+          rec.rowDescription(out, () => parseRowDescription(out), tr.masker?.columnMasks());
+        } else if (h?.k === "describe") {
+          const target = h.portal ?? h.stmt;
+          if (target && !(h.stmt && h.stmt.fieldsRaw?.equals(out))) {
+            target.fields = parseRowDescription(out);
+            if (h.stmt) h.stmt.fieldsRaw = Buffer.from(out);
+          }
+        }
+        return;
+      case T.NoData:
+        if (h?.k === "describe") {
+          const target = h.portal ?? h.stmt;
+          if (target) target.fields = [];
+        }
+        return;
+      case T.DataRow:
+        if (!tr) return;
+        this.recordExecColumns(tr, out);
+        return rec.dataRow(out);
+      case T.CommandComplete:
+      case T.EmptyQueryResponse:
+      case T.PortalSuspended: {
+        if (!tr) return;
+        this.recordExecColumns(tr);
+        const tag = out[0] === T.CommandComplete ? parseTag(out) : "";
+        return rec.done(tr.id, tag, tr.stmtRows > 0 ? tr.stmtRows : (tagRowCount(tag) ?? 0), out[0] === T.PortalSuspended);
+      }
+      case T.ErrorResponse:
+        if (tr) rec.q(tr.q);
+        return rec.error(tr?.id ?? "", parseErrorFields(out));
+      case T.NoticeResponse:
+        if (tr) rec.q(tr.q);
+        return rec.notice(parseErrorFields(out));
+      case T.CopyOutResponse:
+      case T.CopyInResponse:
+        if (tr) rec.q(tr.q);
+        return rec.copyStart(out[0] === T.CopyInResponse ? "in" : "out", out);
+      case T.CopyData:
+        if (tr) rec.copy("out", out);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** An extended Execute's result columns: from the gateway's or the client's Describe, with the Bind's formats. */
+  private recordExecColumns(tr: Track, row?: Buffer): void {
+    const rec = this.rec!;
+    rec.q(tr.q);
+    if (tr.colsWritten) return;
+    tr.colsWritten = true;
+    const p = tr.portal;
+    if (!p) return;
+    let fields = tr.fields ?? p.fields;
+    if (!fields && p.stmt.fields) fields = withFormats(p.stmt.fields, p.resultFormats);
+    if (!fields && row && row.length >= 7) {
+      // Never described: the count is known, names and types are not.
+      const n = row.readInt16BE(5);
+      fields = withFormats(Array.from({ length: n }, () => ({ name: "?column?", tableOid: 0, attnum: 0, typeOid: 0, format: 0 })), p.resultFormats);
+    }
+    if (fields && fields.length > 0) rec.columns(fields, tr.masker?.columnMasks());
+  }
+
+  private recordSynthetic(bytes: Buffer, q: RecQ | undefined, cmdId: string): void {
+    const rec = this.rec!;
+    rec.q(q);
+    if (bytes[0] === T.ErrorResponse) rec.error(cmdId, parseErrorFields(bytes));
+    else if (bytes[0] === T.NoticeResponse) rec.notice(parseErrorFields(bytes));
+  }
+
   private flushClient(): void {
+    this.rec?.flush();
     if (this.clientOut.length === 0 || this.closed || this.client.destroyed) return;
     const out = this.clientOut;
     this.clientOut = [];
@@ -858,4 +1008,19 @@ function denial(d: DecisionResult, cmd: Command): Buffer {
       ? `gatehouse: approval required (policy ${ids}); approvals are not enabled on this listener`
       : `gatehouse: denied by policy ${ids}: ${dec.reason || "not permitted"}`;
   return errorResponse({ severity: "ERROR", code: "42501", message, detail: details.join("\n") || undefined });
+}
+
+/** Statement-Describe columns with the result formats a Bind asked for. */
+function withFormats(fields: Field[], formats: number[]): Field[] {
+  if (formats.length === 0) return fields;
+  return fields.map((f, i) => ({ ...f, format: formats.length === 1 ? formats[0]! : (formats[i] ?? 0) }));
+}
+
+/** The recording's end reason for a session end reason. */
+function endReason(reason: string): EndReason {
+  if (reason === "client terminated the session") return "terminate";
+  if (reason.startsWith("client")) return "client_closed";
+  if (reason.startsWith("upstream")) return "upstream_closed";
+  if (reason === "listener stopped") return "shutdown";
+  return "error";
 }

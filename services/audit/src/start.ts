@@ -5,6 +5,7 @@ import { openAuditStore, type AuditStore } from "@gatehouse/audit-store";
 import { connectBus, createLogger, ensureAuditStream, serveOnNats, startGrpcServer, type GatehouseConfig, type Logger } from "@gatehouse/runtime";
 import { auditServiceImpl } from "./service.js";
 import { startWriter } from "./writer.js";
+import { startRecordingCopier } from "./recordings.js";
 import { loadSigner } from "@gatehouse/audit-integrity";
 import { join } from "node:path";
 
@@ -46,6 +47,8 @@ export async function startAuditService(config: GatehouseConfig, opts: { nc?: Na
       fetchMessages: config.audit.batchSize,
     });
     cleanups.push(() => writer.stop());
+    const copier = startRecordingCopier(nc, store, log, { isLeader: () => writer.holdsLease() });
+    cleanups.push(() => copier.stop());
     const impl = auditServiceImpl(store, writer);
     const sub: Subscription = serveOnNats(nc, AuditServiceService, impl, {
       onError: (method, err) => log.warn({ method, err: (err as Error).message }, "audit call failed"),

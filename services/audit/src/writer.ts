@@ -78,6 +78,8 @@ export interface AuditWriter {
   stats: WriterStats;
   /** Messages in the stream not yet processed. */
   pending(): Promise<number>;
+  /** Whether this writer holds the single-writer lease (other copiers of the service follow it). */
+  holdsLease(): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -432,6 +434,7 @@ export async function startWriter(nc: NatsConnection, store: AuditStore, log: Lo
 
   return {
     stats,
+    holdsLease: () => (stopping ? Promise.resolve(false) : lock.ensure()),
     async pending() {
       const jsm = await jetstreamManager(nc);
       const info = await jsm.streams.info(opts.stream);

@@ -40,7 +40,7 @@ export async function createGatewayContext(config: GatehouseConfig, nc: NatsConn
   const verifier = createTokenVerifier({ issuers: config.identity.issuers, clockSkewSeconds: config.identity.clockSkewSeconds });
   const decider = new PolicyDecider(nc, { deadlineMs: config.policy.deadlineMs, cacheSize: config.policy.cacheSize, log });
   const audit: AuditSink = opts.audit ?? new AuditPublisher(nc, { ackTimeoutMs: config.audit.ackTimeoutMs, log });
-  const recordings = new Recordings(nc, log);
+  const recordings = new Recordings(nc, log, config.recordings);
   const listenerId = opts.listenerId ?? `listener-${hostname()}-${randomUUID().slice(0, 8)}`;
   // Recognizers and the hash key are loaded once; every session of every plugin shares them.
   const masking = createMaskingRuntime(loadMaskKey(config.dataDir, log));
@@ -87,6 +87,7 @@ export async function createGatewayContext(config: GatehouseConfig, nc: NatsConn
     cacheStats: () => decider.cache.stats(),
     async close() {
       decider.close();
+      await recordings.drain(5000);
       await audit.close();
     },
   };

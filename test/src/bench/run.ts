@@ -14,6 +14,7 @@ import { runApprovalsSuite } from "./approvals.js";
 import { runAuditIngestSuite } from "./audit-ingest.js";
 import { runSshSuite } from "./ssh.js";
 import { runConsoleBench } from "./console.js";
+import { runRecordingSuite } from "./recording.js";
 
 interface Suite {
   title: string;
@@ -28,6 +29,7 @@ const suites: Record<string, Suite> = {
   approvals: { title: "Approvals: approval to first result row", issue: "#4", run: runApprovalsSuite },
   "audit-ingest": { title: "Audit trail: sustained ingest and statement-to-queryable lag", issue: "#5", run: runAuditIngestSuite },
   ssh: { title: "SSH: exec throughput and per-connection overhead", issue: "#7", run: runSshSuite },
+  recording: { title: "Recording cost on the PostgreSQL data path", issue: "#6", run: runRecordingSuite },
   console: { title: "Auditor console: page latency with 1,000,000 events", issue: "#6", run: runConsoleSuite },
 };
 

@@ -259,6 +259,15 @@ describe("interactive shell", { skip }, () => {
     const info = await jsm.streams.info("RECORDINGS");
     assert.equal(info.config.deny_delete, true);
     assert.equal(info.config.deny_purge, true);
+
+    // The audit service copied the same recording into ClickHouse, and the CLI plays it back.
+    const idx = await stack.waitForAudit(`SELECT kind, complete FROM recording_index WHERE session_id = '${sessionId}'`, (x) => x.length === 1 && Boolean(x[0]!.complete), 30_000);
+    assert.equal(idx[0]?.kind, "asciicast");
+    const stored = await stack.auditQuery(`SELECT data FROM recordings FINAL WHERE session_id = '${sessionId}' ORDER BY seq`);
+    assert.equal(stored.map((c) => String(c.data)).join(""), lines.join("\n") + "\n", "ClickHouse holds the recording JetStream holds");
+    const played = await runClient(process.execPath, [join(repoRoot, "packages/cli/dist/main.js"), "replay", sessionId, "--no-wait"], { env: { GATEHOUSE_CONFIG: stack.configFile, NATS_URL: stack.natsUrl } });
+    assert.equal(played.code, 0, played.stderr);
+    assert.equal(played.stdout, r.stdout, "replay prints exactly the output the client's terminal received");
   });
 });
 

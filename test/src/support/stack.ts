@@ -25,6 +25,8 @@ export interface StackOptions {
   approvals?: boolean;
   policyDeadlineMs?: number;
   auditAckTimeoutMs?: number;
+  /** The `recordings` section of the configuration (e.g. a small maxBytesPerSession). */
+  recordings?: Record<string, unknown>;
 }
 
 export interface Stack {
@@ -42,6 +44,8 @@ export interface Stack {
   waitForAudit(sql: string, done: (rows: Record<string, unknown>[]) => boolean, timeoutMs?: number): Promise<Record<string, unknown>[]>;
   startService(name: ServiceName): Promise<void>;
   stopService(name: ServiceName, signal?: NodeJS.Signals): Promise<void>;
+  /** What a running service has logged (for assertion messages). */
+  serviceOutput(name: ServiceName): string;
   stop(): Promise<void>;
 }
 
@@ -67,6 +71,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     policy: { deadlineMs: opts.policyDeadlineMs ?? 1000, grpcPort: await freePort() },
     audit: { ackTimeoutMs: opts.auditAckTimeoutMs ?? 2000, chdbPath: join(dir, "clickhouse"), grpcPort: await freePort() },
     idp: { enabled: false },
+    ...(opts.recordings ? { recordings: opts.recordings } : {}),
     ...(opts.approvals ? { approvals: { bucket: `approvals_e2e_${process.pid}_${Date.now() % 100000}`, consoleUrl: "http://127.0.0.1:9", grpcPort: await freePort() } } : {}),
   };
   const configFile = join(dir, "gatehouse.yaml");
@@ -118,6 +123,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       }
     },
     startService,
+    serviceOutput: (name) => procs.get(name)?.output() ?? "",
     async stopService(name, signal) {
       await procs.get(name)?.stop(signal);
       procs.delete(name);

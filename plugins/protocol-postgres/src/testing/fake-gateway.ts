@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AuditEvent, Command, Decision, Effect, type Connection, type Identity, type Statement } from "@gatehouse/proto";
-import { AuthError, DependencyError, type DecisionResult, type GatewayContext, type RunningListener } from "@gatehouse/plugin-sdk";
+import { AuthError, DependencyError, type DecisionResult, type GatewayContext, type RecordingWriter, type RunningListener } from "@gatehouse/plugin-sdk";
 import { createLogger, type ConnectionConfig, type ListenerConfig, type Logger } from "@gatehouse/runtime";
 import plugin from "../index.js";
 
@@ -29,6 +29,8 @@ export class FakeGateway implements GatewayContext {
   /** When set, record() throws DependencyError("audit", failRecord). */
   failRecord: string | undefined;
   decideCalls = 0;
+  /** FAKE recording sink: what the plugin wrote per recording, in memory (the JetStream writer is tested in services/listener). */
+  readonly recordings = new Map<string, { kind: string; text: string; closed: boolean }>();
   private sessions = 0;
 
   constructor(connections?: Record<string, ConnectionConfig>) {
@@ -90,6 +92,28 @@ export class FakeGateway implements GatewayContext {
 
   recordLater(event: AuditEvent): void {
     this.push(event);
+  }
+
+  recording(sessionId: string, kind: string): RecordingWriter {
+    const r = { kind, text: "", closed: false };
+    this.recordings.set(sessionId, r);
+    return {
+      write(chunk: string) {
+        if (r.closed) throw new Error(`recording ${sessionId} written after close`);
+        if (!chunk.endsWith("\n")) throw new Error("a recording write must hold complete lines");
+        r.text += chunk;
+      },
+      async close() {
+        r.closed = true;
+      },
+    };
+  }
+
+  /** The JSON lines of a recording. */
+  recordingLines(sessionId: string): unknown[] {
+    const r = this.recordings.get(sessionId);
+    if (!r) throw new Error(`no recording for ${sessionId}`);
+    return r.text.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as unknown);
   }
 
   newSessionId(): string {
