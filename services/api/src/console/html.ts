@@ -36,6 +36,7 @@ form.filters label{display:flex;flex-direction:column;font-size:.85rem}form.filt
 .transcript .line{margin:.15rem 0;padding:.15rem .4rem;font-family:ui-monospace,monospace;font-size:.85rem;white-space:pre-wrap}
 .transcript .t{color:#888;margin-right:.5rem}
 svg text{font:11px system-ui,sans-serif;fill:#333}
+svg.chart{max-width:100%;height:auto}
 .legend span{display:inline-block;margin-right:.8rem;font-size:.8rem}.legend i{display:inline-block;width:.7rem;height:.7rem;margin-right:.25rem;vertical-align:-1px}
 `;
 
