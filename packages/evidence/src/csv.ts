@@ -10,8 +10,17 @@ export function cellText(v: Cell): string {
   return String(v);
 }
 
+// Agents control much of what the trail holds (query text, user names). A text cell
+// that a spreadsheet would run as a formula gets a leading apostrophe, the usual
+// guard against CSV injection, so an auditor opening the pack cannot be attacked
+// through it. Numbers are written as they are; the store keeps the exact text.
+const FORMULA_START = /^[=+\-@\t\r]/;
+
 export function csvField(v: Cell): string {
-  const s = cellText(v);
+  let s = cellText(v);
+  if (typeof v === "string" || Array.isArray(v)) {
+    if (FORMULA_START.test(s)) s = `'${s}`;
+  }
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

