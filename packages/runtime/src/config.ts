@@ -88,6 +88,8 @@ export interface GatehouseConfig {
     maxBytesPerSession: number;
     /** Bytes one session's writer holds while JetStream does not acknowledge; past it the recording is truncated (marked). */
     maxBacklogBytesPerSession: number;
+    /** Data rows of one result set kept in a SQL recording (0 = all); the rest is counted in a `rows_omitted` marker. */
+    maxRowsPerResult: number;
   };
   api: { host: string; port: number };
   idp: { enabled: boolean; host: string; port: number; issuer: string; audience: string };
@@ -220,6 +222,12 @@ export function resolveConfig(raw: DeepPartial<GatehouseConfig> & Record<string,
   };
 }
 
+function rowsLimit(v: unknown): number {
+  if (v === undefined) return 1000;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) throw new Error(`recordings.maxRowsPerResult must be a whole number of rows (0 = every row), got ${JSON.stringify(v)}`);
+  return v;
+}
+
 function recordingsConfig(raw: DeepPartial<GatehouseConfig["recordings"]> & Record<string, unknown> | undefined): GatehouseConfig["recordings"] {
   if (raw && "enabled" in raw) throw new Error("recordings.enabled is not a setting: every session is recorded; limit the size with recordings.maxBytesPerSession");
   const bytes = (key: "maxBytesPerSession" | "maxBacklogBytesPerSession", def: number, min: number, unlimited: boolean) => {
@@ -233,6 +241,7 @@ function recordingsConfig(raw: DeepPartial<GatehouseConfig["recordings"]> & Reco
     maxBytesPerSession: bytes("maxBytesPerSession", 64 * 1024 * 1024, 256, true),
     // Memory while JetStream is down must stay bounded: no "unlimited" here.
     maxBacklogBytesPerSession: bytes("maxBacklogBytesPerSession", 16 * 1024 * 1024, 64 * 1024, false),
+    maxRowsPerResult: rowsLimit(raw?.maxRowsPerResult),
   };
 }
 

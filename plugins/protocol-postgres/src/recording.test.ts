@@ -108,6 +108,32 @@ describe("SQL session recording", () => {
     assert.deepEqual(events[5]![2], [["2"]]);
   });
 
+  it("keeps the first recordings.maxRowsPerResult rows of each result and counts the rest explicitly; the client gets everything", async () => {
+    t.gw.recordingMaxRows = 5;
+    try {
+      const r = await psql(t.port, ["-A", "-t", "-c", "SELECT g FROM generate_series(1, 12) g; SELECT 'one' AS x", "-c", "COPY (SELECT g FROM generate_series(1, 9) g) TO STDOUT"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trim().split("\n").length, 12 + 1 + 9, r.stdout);
+      const { events } = await lastRecording();
+      assert.deepEqual(
+        events.map((e) => e[1]),
+        ["q", "cols", "rows", "rows_omitted", "done", "cols", "rows", "done", "q", "copy", "rows_omitted", "done", "end"],
+      );
+      const rows = events.filter((e) => e[1] === "rows").map((e) => e[2]);
+      assert.deepEqual(rows[0], [["1"], ["2"], ["3"], ["4"], ["5"]]);
+      assert.deepEqual(rows[1], [["one"]], "the limit counts per result set");
+      const omitted = ofCode(events, "rows_omitted");
+      assert.deepEqual(omitted[0], { unit: "rows", count: 7, bytes: omitted[0]!.bytes, limit: 5 });
+      assert.ok(Number(omitted[0]!.bytes) > 7 * 7, "the bytes left out are the DataRow frames");
+      assert.equal(omitted[1]!.unit, "copy_data");
+      assert.equal(omitted[1]!.count, 4);
+      assert.equal((ofCode(events, "copy")[0]!.data as string), "1\n2\n3\n4\n5\n");
+      assert.equal(ofCode(events, "done")[0]!.tag, "SELECT 12", "the command tag still tells the whole count");
+    } finally {
+      t.gw.recordingMaxRows = 0;
+    }
+  });
+
   it("decodes binary-format results to the text PostgreSQL prints, and records bind parameters", async () => {
     const cols = "id, name, amount, born, tok, ok, big, ratio, raw, at";
     const expected = await direct(`SELECT ${cols} FROM ${TABLE} WHERE id >= $1 ORDER BY id`, [1]);

@@ -49,6 +49,11 @@ export class SqlRecorder {
   private copyDir: "in" | "out" = "out";
   private copyBinary = false;
   private ended = false;
+  // Per result set (or COPY): what was kept, and what the row limit left out.
+  private kept = 0;
+  private omitted = 0;
+  private omittedBytes = 0;
+  private omittedUnit: "rows" | "copy_data" = "rows";
 
   constructor(
     private readonly w: RecordingWriter,
@@ -116,6 +121,7 @@ export class SqlRecorder {
 
   /** A RowDescription as sent to the client (simple Query). */
   rowDescription(f: Buffer, fields: () => Field[], masks: (RecordedMask | undefined)[] | undefined): void {
+    this.endResult();
     const maskKey = masks ? JSON.stringify(masks) : "";
     if (this.lastDesc && maskKey === this.lastDescMasks && this.lastDesc.equals(f)) {
       this.endRows();
@@ -131,6 +137,7 @@ export class SqlRecorder {
 
   /** Result columns (from a RowDescription, or an extended Execute's described portal). */
   columns(fields: Field[], masks: (RecordedMask | undefined)[] | undefined): void {
+    this.endResult();
     this.cols = fields.map((f) => ({ typeOid: f.typeOid, binary: f.format === 1, textual: TEXTUAL_OIDS.has(f.typeOid) }));
     const columns = fields.map((f, i) => {
       const c: Record<string, unknown> = { name: f.name, type_oid: f.typeOid, format: f.format };
@@ -146,6 +153,7 @@ export class SqlRecorder {
   /** A DataRow as sent to the client (after masking). */
   dataRow(f: Buffer): void {
     if (f.length < 7) return;
+    if (this.overLimit(f.length, "rows")) return;
     this.endCopy();
     const n = f.readInt16BE(5);
     let row = "[";
@@ -175,11 +183,13 @@ export class SqlRecorder {
   }
 
   done(commandId: string, tag: string, rows: number, suspended = false): void {
+    this.endResult();
     this.line("done", suspended ? { command_id: commandId, tag, rows, suspended: true } : { command_id: commandId, tag, rows });
   }
 
   /** An ErrorResponse / NoticeResponse the client received (fields by their one-letter code); texts masked. */
   error(commandId: string, e: Record<string, string>): void {
+    this.endResult();
     const data: Record<string, unknown> = { command_id: commandId, code: e.C ?? "", message: this.maskText(e.M ?? ""), severity: e.V ?? e.S ?? "ERROR" };
     if (e.D) data.detail = this.maskText(e.D);
     if (e.H) data.hint = this.maskText(e.H);
@@ -196,6 +206,7 @@ export class SqlRecorder {
 
   /** CopyOutResponse / CopyInResponse: the overall format (0 text, 1 binary). */
   copyStart(direction: "in" | "out", f: Buffer): void {
+    this.endResult();
     this.endRows();
     this.endCopy();
     this.copyDir = direction;
@@ -204,6 +215,7 @@ export class SqlRecorder {
 
   /** CopyData: out is recorded as sent (already masked by the plan), in is masked like query text. */
   copy(direction: "in" | "out", f: Buffer): void {
+    if (this.overLimit(f.length, "copy_data")) return;
     if (this.copyPieces.length > 0 && direction !== this.copyDir) this.endCopy();
     this.endRows();
     this.copyDir = direction;
@@ -218,6 +230,7 @@ export class SqlRecorder {
   end(reason: EndReason, detail: string): void {
     if (this.ended) return;
     this.ended = true;
+    this.endResult();
     this.line("end", { reason, detail });
     this.flush();
     void this.w.close();
@@ -230,6 +243,33 @@ export class SqlRecorder {
     if (this.out === "") return;
     this.w.write(this.out);
     this.out = "";
+  }
+
+  /**
+   * The row limit (recordings.maxRowsPerResult): true when this row (or CopyData
+   * message) is past it and is only counted. Bulk results would otherwise cost a
+   * text scan and a copy of every value in the recording.
+   */
+  private overLimit(bytes: number, unit: "rows" | "copy_data"): boolean {
+    const max = this.w.maxRowsPerResult;
+    if (max <= 0 || this.kept < max) {
+      this.kept++;
+      return false;
+    }
+    this.omitted++;
+    this.omittedBytes += bytes;
+    this.omittedUnit = unit;
+    return true;
+  }
+
+  /** End of a result set or COPY: the explicit marker for what the limit left out. */
+  private endResult(): void {
+    if (this.omitted > 0) {
+      this.line("rows_omitted", { unit: this.omittedUnit, count: this.omitted, bytes: this.omittedBytes, limit: this.w.maxRowsPerResult });
+    }
+    this.kept = 0;
+    this.omitted = 0;
+    this.omittedBytes = 0;
   }
 
   private endRows(): void {

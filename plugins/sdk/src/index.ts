@@ -129,6 +129,11 @@ export interface MaskingRuntime {
 
 /** Ordered chunks of one recording; never throws (failures are logged by the gateway). */
 export interface RecordingWriter {
+  /**
+   * Data rows of one result set a recording keeps (0 = all); past it a plugin records
+   * only how many rows and bytes it left out (an explicit marker, never silent).
+   */
+  readonly maxRowsPerResult: number;
   /** Append a chunk (for asciicast: one JSON line, header first). */
   write(chunk: string): void;
   /** Publish what is buffered and end the recording; resolves when acknowledged. */

@@ -21,6 +21,8 @@ export interface RecordingLimits {
   /** 0 = unlimited. */
   maxBytesPerSession: number;
   maxBacklogBytesPerSession: number;
+  /** Data rows per result set a SQL recording keeps (0 = all; default 1000). */
+  maxRowsPerResult?: number;
   /** How long lines wait to share a chunk (default 100 ms). */
   flushMs?: number;
   /** Longest wait between two attempts of an unacknowledged chunk (default 2000 ms). */
@@ -97,6 +99,9 @@ export class Recordings {
 
 class SessionRecording implements RecordingWriter {
   private readonly t0 = performance.now();
+  get maxRowsPerResult(): number {
+    return this.limits.maxRowsPerResult ?? 1000;
+  }
   private readonly subject: string;
   private buf: string[] = [];
   private bufBytes = 0;

@@ -20,6 +20,7 @@ import { repoRoot } from "../support/processes.js";
 const SCHEMA = `gh_rec_e2e_${process.pid}_${Math.floor(Math.random() * 1e6)}`;
 const AGENT = `rec-agent-${process.pid}`;
 const TRUNC_AGENT = `rec-trunc-${process.pid}`;
+const BULK_AGENT = `rec-bulk-${process.pid}`;
 const LIMIT = 64 * 1024;
 const SANDBOX = "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=disable";
 
@@ -173,6 +174,42 @@ describe("recording and replay of a psql session", () => {
     const r2 = await replay("00000000-0000-4000-8000-000000000000");
     assert.equal(r2.code, 1);
     assert.match(r2.stderr, /no recording and no audit events for session 00000000-0000-4000-8000-000000000000/);
+  });
+});
+
+describe("rows per result set", () => {
+  test("a result over recordings.maxRowsPerResult keeps its first rows and the count of the rest; replay and --against say so", async () => {
+    await admin((c) => c.query(`CREATE TABLE ${SCHEMA}.bulk AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 1500) g`));
+    const tok = await stack.forge.mint({ sub: BULK_AGENT, groups: ["agents"] });
+    const r = await psqlSession(BULK_AGENT, tok, `SELECT id, h FROM ${SCHEMA}.bulk ORDER BY id;\n`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /\(1500 rows\)/, "the client gets every row");
+    const session = await sessionOf(BULK_AGENT);
+    const idx = await waitForRecording(session);
+    assert.equal(Number(idx.truncated), 0, "a row limit is not a truncated recording");
+    const chunks = await stack.auditQuery(`SELECT data FROM recordings FINAL WHERE session_id = '${session}' ORDER BY seq`);
+    const lines = chunks.map((c) => String(c.data)).join("").trim().split("\n").map((l) => JSON.parse(l) as [number, string, unknown]);
+    const rows = lines.filter((l) => l[1] === "rows").flatMap((l) => l[2] as unknown[]);
+    assert.equal(rows.length, 1000);
+    const omitted = lines.find((l) => l[1] === "rows_omitted")![2] as { unit: string; count: number; limit: number };
+    assert.deepEqual({ unit: omitted.unit, count: omitted.count, limit: omitted.limit }, { unit: "rows", count: 500, limit: 1000 });
+
+    const rp = await replay(session, "--no-wait");
+    assert.equal(rp.code, 0, rp.stderr);
+    assert.match(rp.stdout, /\(1500 rows; the first 1000 recorded, 500 left out by recordings\.maxRowsPerResult = 1000\)/);
+    const same = await replay(session, "--against", SANDBOX);
+    assert.equal(same.code, 0, same.stdout + same.stderr);
+    assert.match(same.stdout, /1 match, 0 mismatch/);
+    assert.match(same.stdout, /rows 1001-1500/);
+    await admin((c) => c.query(`DELETE FROM ${SCHEMA}.bulk WHERE id = 1400`));
+    const fewer = await replay(session, "--against", SANDBOX);
+    assert.equal(fewer.code, 1, fewer.stdout);
+    assert.match(fewer.stdout, /1500 row\(s\) in the session, 1499 from the sandbox/);
+    await admin((c) => c.query(`UPDATE ${SCHEMA}.bulk SET h = 'changed' WHERE id = 7`));
+    await admin((c) => c.query(`INSERT INTO ${SCHEMA}.bulk VALUES (1400, md5('1400'))`));
+    const changed = await replay(session, "--against", SANDBOX);
+    assert.equal(changed.code, 1, changed.stdout);
+    assert.match(changed.stdout, /row 7 differs/);
   });
 });
 

@@ -43,9 +43,11 @@ export interface ResultSet {
   t: number;
   columns: Column[];
   rows: (string | null)[][];
-  /** CommandComplete seen (the recording holds the whole result). */
+  /** CommandComplete seen (the recording holds the whole result, or its first rows and the count of the rest). */
   complete: boolean;
   tag: string;
+  /** Rows left out by recordings.maxRowsPerResult (the recording holds the first `rows`). */
+  omittedRows?: number;
 }
 
 export interface ErrorInfo {
@@ -178,6 +180,7 @@ export function statementsOf(events: Event[]): Statement[] {
       rs = { t, columns: (data as { columns: Column[] }).columns, rows: [], complete: false, tag: "" };
       cur.results.push(rs);
     } else if (code === "rows" && rs) for (const r of data as (string | null)[][]) rs.rows.push(r);
+    else if (code === "rows_omitted" && rs) rs.omittedRows = (rs.omittedRows ?? 0) + (data as { count: number }).count;
     else if (code === "done") {
       const tag = (data as { tag: string }).tag;
       if (rs && !rs.complete) {
@@ -396,7 +399,14 @@ function compare(s: Statement, got: pg.QueryResult[], r: Remasker, base: Omit<Co
     });
     const pick = (row: (string | null)[]) => keep.map((i) => row[i] ?? null);
     const recRows = rec.rows.map(pick);
-    const sandRows = (sand.rows as (string | null)[][]).map((row) => keep.map((i) => scanned(rec.columns[i]!, remask(rec.columns[i]!, row[i] ?? null, r), r, textScanned)));
+    // A result recorded in part (recordings.maxRowsPerResult): the sandbox must have
+    // the same number of rows, and its first rows are compared with the recorded ones.
+    if (rec.omittedRows) {
+      const total = rec.rows.length + rec.omittedRows;
+      if (sand.rows.length !== total) return { ...base, notCompared: [...notCompared], outcome: "mismatch", why: `${label}${total} row(s) in the session, ${sand.rows.length} from the sandbox` };
+      notCompared.add(`${label}rows ${rec.rows.length + 1}-${total} (not in the recording: recordings.maxRowsPerResult; their count matches)`);
+    }
+    const sandRows = (sand.rows as (string | null)[][]).slice(0, rec.omittedRows ? rec.rows.length : undefined).map((row) => keep.map((i) => scanned(rec.columns[i]!, remask(rec.columns[i]!, row[i] ?? null, r), r, textScanned)));
     const keptNames = keep.map((i) => names[i]!);
     if (resultDigest(keptNames, recRows) === resultDigest(keptNames, sandRows)) continue;
     if (recRows.length !== sandRows.length) {

@@ -319,11 +319,17 @@ async function transcript(rec: Recording, wait: boolean, speed: number): Promise
   let cols: Column[] | undefined;
   let rows: (string | null)[][] = [];
   let q: Query | undefined;
+  let omitted: { unit: string; count: number; limit: number } | undefined;
   const endResult = () => {
     if (!cols) return;
-    out(formatAligned(cols, rows) + "\n");
+    let table = formatAligned(cols, rows);
+    if (omitted && omitted.unit === "rows") {
+      table = table.replace(/\(\d+ rows?\)\n$/, `(${rows.length + omitted.count} rows; the first ${rows.length} recorded, ${omitted.count} left out by recordings.maxRowsPerResult = ${omitted.limit})\n`);
+    }
+    out(table + "\n");
     cols = undefined;
     rows = [];
+    omitted = undefined;
   };
   for (const [t, code, data] of rec.events) {
     await pace(t);
@@ -343,6 +349,12 @@ async function transcript(rec: Recording, wait: boolean, speed: number): Promise
       case "rows":
         for (const r of data as (string | null)[][]) rows.push(r);
         break;
+      case "rows_omitted": {
+        const d = data as { unit: string; count: number; bytes: number; limit: number };
+        if (d.unit === "rows" && cols) omitted = d;
+        else out(`-- ${d.count} more COPY data message(s) (${d.bytes} bytes) left out of the recording by recordings.maxRowsPerResult = ${d.limit}\n`);
+        break;
+      }
       case "done": {
         const d = data as { tag: string; suspended?: boolean };
         if (cols) endResult();
@@ -397,7 +409,7 @@ async function against(rec: Recording, dsn: string, dataDir: string, json: boole
     }
     const label = r.outcome === "skipped" ? `skipped (${r.why})` : r.outcome === "mismatch" ? `MISMATCH: ${r.why}` : "match";
     process.stdout.write(`${formatOffset(r.t)} ${r.text.replace(/\s+/g, " ").trim()}\n    ${label}\n`);
-    if (r.notCompared.length > 0) process.stdout.write(`    columns not compared: ${r.notCompared.join("; ")}\n`);
+    if (r.notCompared.length > 0) process.stdout.write(`    not compared: ${r.notCompared.join("; ")}\n`);
   }
   const summary = `${counts.match} match, ${counts.mismatch} mismatch, ${counts.skipped} skipped`;
   if (json) process.stderr.write(summary + "\n");

@@ -31,6 +31,8 @@ export class FakeGateway implements GatewayContext {
   decideCalls = 0;
   /** FAKE recording sink: what the plugin wrote per recording, in memory (the JetStream writer is tested in services/listener). */
   readonly recordings = new Map<string, { kind: string; text: string; closed: boolean }>();
+  /** Rows per result set the fake recordings keep (0 = all), as recordings.maxRowsPerResult. */
+  recordingMaxRows = 0;
   private sessions = 0;
 
   constructor(connections?: Record<string, ConnectionConfig>) {
@@ -97,7 +99,9 @@ export class FakeGateway implements GatewayContext {
   recording(sessionId: string, kind: string): RecordingWriter {
     const r = { kind, text: "", closed: false };
     this.recordings.set(sessionId, r);
+    const maxRowsPerResult = this.recordingMaxRows;
     return {
+      maxRowsPerResult,
       write(chunk: string) {
         if (r.closed) throw new Error(`recording ${sessionId} written after close`);
         if (!chunk.endsWith("\n")) throw new Error("a recording write must hold complete lines");

@@ -98,6 +98,10 @@ export function renderTranscript(text: string): TranscriptView {
         closeTable();
         out.push(`<div class="line" data-code="copy">${time}COPY ${esc(str(d.direction))}: <pre>${esc(str(d.data))}</pre></div>`);
         break;
+      case "rows_omitted":
+        closeTable();
+        out.push(`<div class="line muted" data-code="rows_omitted">${time}${esc(String(d.count))} more ${d.unit === "copy_data" ? "COPY data message(s)" : "row(s)"} (${esc(String(d.bytes))} bytes) not recorded: recordings.maxRowsPerResult = ${esc(String(d.limit))}</div>`);
+        break;
       case "truncated":
         closeTable();
         out.push(`<div class="line err" data-code="truncated">${time}recording truncated: ${esc(str(d.reason))}</div>`);
