@@ -1,6 +1,7 @@
 // Embedded ClickHouse (chDB, in-process). One data directory per process: the
 // engine is a process-wide singleton, so close() before opening another path.
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { Session } from "chdb";
 import type { Engine } from "./engine.js";
 
@@ -19,8 +20,20 @@ export function openChdbEngine(path: string): Engine {
         "(only one chDB data directory can be open per process; is another audit store open here?)",
     );
   }
+  // chDB's insert() takes text formats only; RowBinary goes through a file in the
+  // data directory (page cache, removed after the insert) and INSERT ... FROM INFILE.
+  let inserts = 0;
   return {
     kind: "chdb",
+    async insertRowBinary(table, columns, body) {
+      const file = join(path, `.insert-${process.pid}-${++inserts}.rowbinary`);
+      writeFileSync(file, body);
+      try {
+        await session.queryAsync(`INSERT INTO ${table} (${columns.join(", ")}) FROM INFILE '${file.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}' FORMAT RowBinary`);
+      } finally {
+        rmSync(file, { force: true });
+      }
+    },
     async exec(sql) {
       await session.queryAsync(sql);
     },

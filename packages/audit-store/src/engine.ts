@@ -5,6 +5,8 @@ export interface Engine {
   exec(sql: string): Promise<void>;
   /** Insert rows given as JSONCompactEachRow (UTF-8 text or bytes: one JSON array per line, values in `columns` order). */
   insertCompactRows(table: string, columns: readonly string[], body: string | Buffer): Promise<void>;
+  /** Insert rows in RowBinary (values in `columns` order); only engines that can take it have it. */
+  insertRowBinary?(table: string, columns: readonly string[], body: Buffer): Promise<void>;
   /**
    * Run one query; the result in JSONCompactEachRowWithNames format. `params` bind
    * `{name:Type}` placeholders server-side (never spliced into the text).

@@ -133,3 +133,38 @@ test("the compact insert format names every row field, in the order its values a
     assert.deepEqual(values, EVENT_COLUMNS.map((c) => row[c]));
   }
 });
+
+test("RowBinary rows (the embedded engine's insert path) read back exactly as the same rows sent as JSON", async () => {
+  const { RowBinaryBuffer, timeMicros } = await import("./row-binary.js");
+  const { eventRows, rowValuesJson, EVENT_COLUMNS } = await import("./rows.js");
+  const long = "é".repeat(70) + " 🚀 " + "x".repeat(300);
+  const rows = [
+    ...eventRows(commandEvent("rb1", 1, "DELETE FROM users WHERE id = $1", Effect.EFFECT_DENY), 9_007_199_254_740_000),
+    ...eventRows(commandEvent("rb1", 2, long, Effect.EFFECT_ALLOW), 2),
+    ...eventRows(AuditEvent.fromPartial({ id: "rb2:1", timeUnixMicros: 1_700_000_000_000_001, sessionId: "rb2", identity, body: { $case: "sessionStart", sessionStart: { clientAddress: "[::1]:5", startupParameters: { application_name: "psql ✓", search_path: "" } } } }), 3),
+    ...eventRows(AuditEvent.fromPartial({ id: "rb2:2", timeUnixMicros: 1_700_000_001_999_999, sessionId: "rb2", body: { $case: "result", result: { commandId: "c", rows: -1, bytes: 0, durationMicros: 12, errorCode: "57014", errorMessage: "ééééééééééééééééééééééééééééééééééééééééé" } } }), 4),
+  ];
+  rows.forEach((r, i) => {
+    r.chain_pos = 2 ** 40 + i;
+    r.chain_index = 4_000_000_000;
+    r.chain_hash = "ab".repeat(32);
+    r.event_bytes = i === 0 ? Buffer.from([0, 1, 2, 255]).toString("base64") : "";
+  });
+  for (const r of rows) assert.equal(timeMicros(r.time) % 1_000_000, Number(r.time.slice(20)), r.time);
+  const b = new RowBinaryBuffer(1);
+  for (const r of rows) b.add(r);
+  await store.insertRowBuffer(b);
+  await store.adminExec("CREATE TABLE gatehouse.events_json_check AS gatehouse.events");
+  try {
+    await store.adminExec(`INSERT INTO gatehouse.events_json_check (${EVENT_COLUMNS.join(", ")}) FORMAT JSONCompactEachRow ${rows.map(rowValuesJson).join("\n")}`);
+    const cols = EVENT_COLUMNS.join(", ");
+    const viaBinary = await store.query(`SELECT ${cols} FROM gatehouse.events WHERE session_id IN ('rb1', 'rb2') ORDER BY event_id`);
+    const viaJson = await store.query(`SELECT ${cols} FROM gatehouse.events_json_check ORDER BY event_id`);
+    assert.equal(viaBinary.rows.length, rows.length);
+    assert.deepEqual(viaBinary.rows, viaJson.rows);
+    assert.equal(viaBinary.rows.find((r) => r.event_id === "rb1:2")!.command_text, long);
+    assert.equal(Number(viaBinary.rows.find((r) => r.event_id === "rb2:2")!.rows), -1);
+  } finally {
+    await store.adminExec("DROP TABLE gatehouse.events_json_check");
+  }
+});

@@ -7,6 +7,7 @@ import { openServerEngine, redactUrl } from "./server-engine.js";
 import { checkReadOnlySql, readOnlyStatement, ReadOnlyQueryError } from "./readonly.js";
 import { EVENT_COLUMNS, eventRows, formatMicros, rowValuesJson, type EventRow } from "./rows.js";
 import { schemaStatements } from "./schema.js";
+import { RowBinaryBuffer, type RowSink } from "./row-binary.js";
 
 export interface AuditStoreOptions {
   /** Embedded ClickHouse directory (used when clickhouseUrl is empty). */
@@ -30,8 +31,10 @@ export interface AuditStore {
   insertEvents(events: Array<{ event: AuditEvent; streamSeq: number }>): Promise<number>;
   /** Write prepared rows (e.g. an undecodable message). */
   insertRows(rows: EventRow[]): Promise<number>;
-  /** Write rows already encoded in a RowBuffer; resolves with the number of rows. */
-  insertRowBuffer(rows: RowBuffer): Promise<number>;
+  /** A buffer to encode rows into, in the format this store's engine inserts fastest. */
+  newRowBuffer(expectedRows?: number): RowSink;
+  /** Write rows encoded by a buffer from newRowBuffer(); resolves with the number of rows. */
+  insertRowBuffer(rows: RowSink): Promise<number>;
   /** One read-only statement; at most maxRows rows (default 1000). */
   /** Read-only query; `params` bind `{name:Type}` placeholders in `sql`. */
   query(sql: string, maxRows?: number, params?: Record<string, string>): Promise<QueryResult>;
@@ -132,13 +135,21 @@ class Store implements AuditStore {
 
   async insertRows(rows: EventRow[]): Promise<number> {
     if (rows.length === 0) return 0;
-    await this.engine.insertCompactRows(this.table, EVENT_COLUMNS, compactBody(rows));
-    return rows.length;
+    const b = this.newRowBuffer(rows.length);
+    for (const r of rows) b.add(r);
+    return this.insertRowBuffer(b);
   }
 
-  async insertRowBuffer(rows: RowBuffer): Promise<number> {
+  newRowBuffer(expectedRows?: number): RowSink {
+    return this.engine.insertRowBinary ? new RowBinaryBuffer(expectedRows) : new RowBuffer(expectedRows);
+  }
+
+  async insertRowBuffer(rows: RowSink): Promise<number> {
     if (rows.rows === 0) return 0;
-    await this.engine.insertCompactRows(this.table, EVENT_COLUMNS, rows.bytes());
+    if (rows instanceof RowBinaryBuffer) {
+      if (!this.engine.insertRowBinary) throw new Error("this engine takes no RowBinary: use newRowBuffer()");
+      await this.engine.insertRowBinary(this.table, EVENT_COLUMNS, rows.bytes());
+    } else await this.engine.insertCompactRows(this.table, EVENT_COLUMNS, rows.bytes());
     return rows.rows;
   }
 
@@ -219,7 +230,7 @@ class Store implements AuditStore {
  * Buffer as they are built: no row objects or multi-megabyte strings stay
  * alive until the insert (the writer inserts thousands of rows at a time).
  */
-export class RowBuffer {
+export class RowBuffer implements RowSink {
   private buf: Buffer;
   private n = 0;
   rows = 0;
@@ -246,11 +257,8 @@ export class RowBuffer {
   }
 }
 
-function compactBody(rows: EventRow[]): Buffer {
-  const b = new RowBuffer(rows.length);
-  for (const r of rows) b.add(r);
-  return b.bytes();
-}
+export type { RowSink } from "./row-binary.js";
+
 
 /** JSONCompactEachRowWithNames -> columns and row objects. */
 function parseCompact(text: string, maxRows: number): QueryResult {

@@ -22,7 +22,7 @@
 import { randomUUID } from "node:crypto";
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { RowBuffer, type AuditStore } from "@gatehouse/audit-store";
+import type { AuditStore, RowSink } from "@gatehouse/audit-store";
 import {
   chainNext,
   CHECKPOINT_STREAM,
@@ -218,8 +218,8 @@ export async function startWriter(nc: NatsConnection, store: AuditStore, log: Lo
    * Chain whole messages from the front of `msgs` until about maxEvents events:
    * advances the chain state; returns the rows to insert and how many messages were used.
    */
-  function prepare(msgs: JsMsg[], st: State, maxEvents: number): { rows: RowBuffer; used: number } {
-    const rows = new RowBuffer();
+  function prepare(msgs: JsMsg[], st: State, maxEvents: number): { rows: RowSink; used: number } {
+    const rows = store.newRowBuffer();
     let maxSeq = st.preparedSeq;
     let used = 0;
     let events = 0;
@@ -269,7 +269,7 @@ export async function startWriter(nc: NatsConnection, store: AuditStore, log: Lo
   }
 
   /** Insert prepared rows; on success the positions up to `pos` are stored. */
-  async function insert(rows: RowBuffer, pos: number, seq: number, st: State): Promise<void> {
+  async function insert(rows: RowSink, pos: number, seq: number, st: State): Promise<void> {
     if (rows.rows > 0) {
       if (!(await lock.ensure())) throw new LeaseLost("the writer lease lapsed before the insert");
       stats.rowsWritten += await store.insertRowBuffer(rows);
