@@ -49,16 +49,43 @@ export function partialMask(value: string, entity: EntityType, keepLast: number)
     if (at > 0) return value[0] + "***" + value.slice(at);
   }
   const n = Math.max(0, Math.floor(keepLast));
+  // ASCII values (ids, card numbers, phones): char codes, no regex per character.
+  const ascii = asciiPartial(value, n);
+  if (ascii !== undefined) return ascii;
   let alnum = 0;
-  for (const ch of value) if (/[\p{L}\p{N}]/u.test(ch)) alnum++;
+  for (const ch of value) if (ALNUM.test(ch)) alnum++;
   const keep = alnum >= 2 * n ? n : 0;
   let seen = 0;
   let out = "";
   for (const ch of value) {
-    if (/[\p{L}\p{N}]/u.test(ch)) {
+    if (ALNUM.test(ch)) {
       seen++;
       out += seen > alnum - keep ? ch : "*";
     } else out += ch;
+  }
+  return out;
+}
+
+const ALNUM = /[\p{L}\p{N}]/u;
+
+const isAsciiAlnum = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+
+/** partialMask for a value of ASCII characters only; undefined when it has others. */
+function asciiPartial(value: string, n: number): string | undefined {
+  let alnum = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c > 127) return undefined;
+    if (isAsciiAlnum(c)) alnum++;
+  }
+  const keep = alnum >= 2 * n ? n : 0;
+  let seen = 0;
+  let out = "";
+  for (let i = 0; i < value.length; i++) {
+    if (isAsciiAlnum(value.charCodeAt(i))) {
+      seen++;
+      out += seen > alnum - keep ? value[i] : "*";
+    } else out += value[i];
   }
   return out;
 }
