@@ -2,7 +2,7 @@
 // connection, identity and listener, and a deterministic "<session>:<n>" id.
 import type { AuditEvent, Command, Identity, Param, ResultEvent } from "@gatehouse/proto";
 import type { DecisionResult, MaskingRuntime, MaskStrategy } from "@gatehouse/plugin-sdk";
-import { EventIds } from "@gatehouse/plugin-sdk";
+import { SessionEvents } from "@gatehouse/plugin-sdk";
 import type { BindParam } from "./protocol.js";
 
 export const PROTOCOL = "postgres";
@@ -11,31 +11,12 @@ export const PROTOCOL = "postgres";
 const AUDIT_TEXT_STRATEGY: MaskStrategy = { kind: "redact" };
 const auditStrategy = (): MaskStrategy => AUDIT_TEXT_STRATEGY;
 
-export class SessionAudit {
-  readonly ids: EventIds;
+export class SessionAudit extends SessionEvents {
   /** Recognizers for query text, bind parameters and error messages in events (set by the session). */
   masking: MaskingRuntime | undefined;
   private textMasking: { commandId: string; column: string; position: number; entity: string; count: number }[] = [];
-  constructor(
-    readonly sessionId: string,
-    readonly connection: string,
-    readonly listenerId: string,
-    public identity: Identity | undefined,
-  ) {
-    this.ids = new EventIds(sessionId);
-  }
-
-  event(body: AuditEvent["body"], id = this.ids.next()): AuditEvent {
-    return {
-      id,
-      timeUnixMicros: nowMicros(),
-      sessionId: this.sessionId,
-      connection: this.connection,
-      protocol: PROTOCOL,
-      identity: this.identity,
-      listenerId: this.listenerId,
-      body,
-    };
+  constructor(sessionId: string, connection: string, listenerId: string, identity: Identity | undefined) {
+    super(PROTOCOL, sessionId, connection, listenerId, identity);
   }
 
   /** The command event; it reuses the command's id (one event per command). */
@@ -109,9 +90,6 @@ export class SessionAudit {
   }
 }
 
-export function nowMicros(): number {
-  return Math.round((performance.timeOrigin + performance.now()) * 1000);
-}
 
 /** Bind parameters as audit values: text as is, binary as \x hex; long values cut with a marker. */
 export function auditParams(params: BindParam[], max: number): Param[] {

@@ -190,6 +190,42 @@ export interface ProtocolPlugin {
 /** A plugin module's default export. */
 export type ProtocolPluginModule = { default: ProtocolPlugin };
 
+/** Wall-clock time in Unix microseconds (monotonic within a process). */
+export function nowMicros(): number {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+}
+
+/**
+ * The envelope every audit event of one session carries: session, connection,
+ * protocol, identity, listener, and a deterministic "<session>:<n>" id. Protocol
+ * plugins extend it with their own event builders.
+ */
+export class SessionEvents {
+  readonly ids: EventIds;
+  constructor(
+    readonly protocol: string,
+    readonly sessionId: string,
+    public connection: string,
+    readonly listenerId: string,
+    public identity: Identity | undefined,
+  ) {
+    this.ids = new EventIds(sessionId);
+  }
+
+  event(body: AuditEvent["body"], id = this.ids.next()): AuditEvent {
+    return {
+      id,
+      timeUnixMicros: nowMicros(),
+      sessionId: this.sessionId,
+      connection: this.connection,
+      protocol: this.protocol,
+      identity: this.identity,
+      listenerId: this.listenerId,
+      body,
+    };
+  }
+}
+
 /** Helper for session-scoped event ids: "<session>:<n>". */
 export class EventIds {
   private n = 0;
