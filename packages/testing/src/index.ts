@@ -1,2 +1,3 @@
 export * from "./processes.js";
 export * from "./nats.js";
+export * from "./random.js";

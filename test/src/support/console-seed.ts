@@ -8,18 +8,8 @@
 // exactly like a real one. Deterministic for a given seed.
 import { Command, Decision, Effect, TicketState, type AuditEvent, type Identity } from "@gatehouse/proto";
 import type { AuditStore } from "@gatehouse/audit-store";
+import { seededRandom } from "@gatehouse/testing";
 
-/** Small deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const CONNECTIONS = [
   { name: "pg-prod", protocol: "postgres" },
@@ -68,7 +58,7 @@ export interface SeedResult {
  * `endMicros` (default: now) and start within the `days` before it.
  */
 export async function seedConsoleHistory(store: AuditStore, targetRows: number, opts: { seed?: number; days?: number; endMicros?: number; batchRows?: number } = {}): Promise<SeedResult> {
-  const rnd = prng(opts.seed ?? 42);
+  const rnd = seededRandom(opts.seed ?? 42);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const endMicros = opts.endMicros ?? Date.now() * 1000;
   const spanMicros = (opts.days ?? 30) * 86_400_000_000;

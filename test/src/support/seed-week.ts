@@ -22,6 +22,7 @@ import { AuditPublisher, connectBus, ensureAuditStream, AUDIT_STREAM } from "@ga
 import { createScanner, maskKeyFromSecret, maskText, type MaskAction } from "@gatehouse/masking";
 import { builtinRecognizers } from "@gatehouse/plugin-masking-pii";
 import { policyVersion, sha256Hex, type PolicyFile } from "@gatehouse/policy-service";
+import { seededRandom } from "@gatehouse/testing";
 
 export interface SeedWeekOptions {
   seed?: number;
@@ -49,16 +50,6 @@ export interface SeededWeek {
   policyVersions: string[];
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const IDP = "https://idp.acme.example";
 const GITHUB = "https://token.actions.githubusercontent.com";
@@ -110,7 +101,7 @@ function luhnCard(rand: () => number): string {
 
 export function buildSeedWeek(opts: SeedWeekOptions = {}): SeededWeek {
   const seed = opts.seed ?? 7;
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const start = new Date(`${opts.start ?? "2026-11-01"}T00:00:00Z`);
   if (Number.isNaN(start.getTime())) throw new Error(`seed-week: --start must be a day such as 2026-11-01, got "${opts.start}"`);
