@@ -4,29 +4,30 @@
 // then an auditor signs in at the dev IdP (OIDC code + PKCE), filters sessions,
 // opens a session timeline, reads its SQL transcript, plays a terminal recording
 // (asciinema-player renders it) and views each dashboard; a developer is refused.
-// The SQL transcript is the real session's recording (listener -> RECORDINGS ->
-// audit service -> gatehouse.recordings). No SSH session runs here, so the
-// terminal recording and its session's audit events are inserted directly in
-// the format the SSH listener writes (test/src/e2e/ssh.test.ts proves that a real
-// shell's recording reaches ClickHouse and replays to the same screen).
+// Both recordings are real: the psql session's SQL transcript, and an interactive
+// shell that the real OpenSSH client opens through the gateway's SSH listener to a
+// real sshd started here (listener -> RECORDINGS -> audit service -> ClickHouse).
 // Screenshots: test-results/console/*.png.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { AuditEvent } from "@gatehouse/proto";
-import { openAuditStore } from "@gatehouse/audit-store";
 import { startApprovalStack, type ApprovalStack } from "../support/approval-stack.js";
-import { repoRoot } from "../support/processes.js";
+import { freePort, repoRoot } from "../support/processes.js";
+import { clientEnv, keygen, runClient, SSHD, startSshd, type SshClientEnv, type TestSshd } from "../support/sshd.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const SHOTS = join(repoRoot, "test-results/console");
 const AGENT = `console-agent-${process.pid}`;
 const OTHER = `console-other-${process.pid}`;
-const SSH_SESSION = `ssh-e2e-${process.pid}:1`;
+const OPS = `console-ops-${process.pid}`;
 let stack: ApprovalStack;
 let pgSession = "";
+let sshSession = "";
+let sshd: TestSshd | undefined;
+let sshEnv: SshClientEnv | undefined;
+const missing = !existsSync(CHROMIUM) ? `${CHROMIUM} is not installed (apt-get install chromium); the console test needs a real browser` : !SSHD ? "sshd is not installed (apt-get install openssh-server); the console test records a real shell" : "";
 
 function psql(token: string, user: string, sql: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -56,10 +57,23 @@ function psqlSession(token: string, user: string, statements: string[], onStderr
   });
 }
 
-const line = (v: unknown) => JSON.stringify(v);
 
 before(async () => {
-  stack = await startApprovalStack();
+  if (missing) return;
+  sshd = await startSshd();
+  sshEnv = clientEnv();
+  const opsKey = keygen(sshEnv.dir, "ops_key");
+  const sshPort = await freePort();
+  stack = await startApprovalStack({
+    listeners: { ssh: { host: "127.0.0.1", port: sshPort, authorizedKeys: [{ key: opsKey.publicKey, subject: OPS, groups: ["agents", "ssh-shell"] }] } },
+    connections: {
+      bastion: { protocol: "ssh", upstream: { host: "127.0.0.1", port: sshd.port, user: sshd.user, hostKey: sshd.hostKey, keyFile: sshd.upstreamKey.privateFile }, tags: { env: "test" } },
+    },
+  });
+  sshEnv.trust(sshPort, readFileSync(join(stack.dir, "data", "ssh", "gatehouse_host_ed25519_key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" "));
+  // A real interactive shell through the gateway, recorded as asciicast.
+  const shell = await runClient("ssh", [...sshEnv.opts(sshPort, { key: opsKey.privateFile }), "-p", String(sshPort), "-o", `User=${sshd.user}@bastion`, "-tt", "127.0.0.1"], { input: "echo gatehouse-$((6*7))-recorded\nexit\n" });
+  assert.match(shell.stdout, /gatehouse-42-recorded/, shell.stdout + shell.stderr);
   const up = await stack.upstream();
   await up.query(`CREATE TABLE customers (id int PRIMARY KEY, name text, email text, phone text);
     INSERT INTO customers VALUES (1, 'Ada Lovelace', 'ada@example.org', '555-0101'), (2, 'Alan Turing', 'alan@example.org', '555-0102');`);
@@ -90,45 +104,21 @@ before(async () => {
   const rec = await stack.waitForAudit(`SELECT complete FROM gatehouse.recording_index WHERE session_id = '${pgSession}'`, (r) => r.length === 1 && Boolean(r[0]!.complete), 30_000);
   assert.ok(rec.length === 1 && rec[0]!.complete, `the psql session's recording is in ClickHouse: ${JSON.stringify(rec)}`);
 
-  // Recordings go in while the audit service is stopped (chDB: one process per directory).
-  await stack.stopService("audit");
-  const store = await openAuditStore({ chdbPath: join(stack.dir, "clickhouse") });
-  try {
-    const start = Date.now() / 1000 - 60;
-    const cast = [
-      line({ version: 2, width: 80, height: 24, timestamp: Math.floor(start), env: { TERM: "xterm-256color", SHELL: "/bin/bash" } }),
-      line([0.1, "o", "ops@bastion:~$ "]),
-      line([0.6, "o", "uptime\r\n"]),
-      line([0.8, "o", " 10:00:00 up 42 days,  load average: 0.01\r\nops@bastion:~$ "]),
-      line([1.2, "o", "echo gatehouse-recorded\r\ngatehouse-recorded\r\nops@bastion:~$ "]),
-    ].join("\n") + "\n";
-    const sqlStr = (v: string) => `'${v.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
-    const insert = (session: string, seq: number, kind: string, data: string, last: boolean) =>
-      store.adminExec(`INSERT INTO gatehouse.recordings (session_id, seq, kind, time, stream_seq, data, last, bytes) VALUES (${sqlStr(session)}, ${seq}, '${kind}', now64(6), ${seq}, ${sqlStr(data)}, ${last}, ${Buffer.byteLength(data)})`);
-    await insert(SSH_SESSION, 1, "asciicast", cast, true);
-    // The terminal session's own audit events, shaped as the SSH listener writes them.
-    const id = { subject: "ops-bot", name: "ops", groups: ["agents"], kind: "agent", issuer: "e2e" };
-    const t = Date.now() * 1000 - 50_000_000;
-    await store.insertEvents(
-      [
-        AuditEvent.fromPartial({ id: `${SSH_SESSION}:1`, timeUnixMicros: t, sessionId: SSH_SESSION, connection: "bastion", protocol: "ssh", identity: id, body: { $case: "sessionStart", sessionStart: { clientAddress: "127.0.0.1:40022", tls: false, authMethod: "publickey" } } }),
-        AuditEvent.fromPartial({ id: `${SSH_SESSION}:2`, timeUnixMicros: t + 1_000_000, sessionId: SSH_SESSION, connection: "bastion", protocol: "ssh", identity: id, body: { $case: "command", command: { command: { id: `${SSH_SESSION}:c1`, text: "shell", seq: 1 }, decision: { effect: 1, policyIds: ["ssh-shell"], reason: "shell allowed" } } } }),
-        AuditEvent.fromPartial({ id: `${SSH_SESSION}:3`, timeUnixMicros: t + 2_000_000, sessionId: SSH_SESSION, connection: "bastion", protocol: "ssh", identity: id, body: { $case: "sessionEnd", sessionEnd: { reason: "client_closed", commands: 1 } } }),
-      ].map((event) => ({ event, streamSeq: 0 })),
-    );
-  } finally {
-    await store.close();
-  }
-  await stack.startService("audit");
+  const ssh = await stack.waitForAudit(`SELECT session_id FROM gatehouse.events FINAL WHERE type = 'session_end' AND identity_subject = '${OPS}'`, (r) => r.length === 1);
+  sshSession = String(ssh[0]!.session_id);
+  const cast = await stack.waitForAudit(`SELECT kind, complete FROM gatehouse.recording_index WHERE session_id = '${sshSession}'`, (r) => r.length === 1 && Boolean(r[0]!.complete), 30_000);
+  assert.equal(cast[0]?.kind, "asciicast", `the shell's recording is in ClickHouse: ${JSON.stringify(cast)}`);
   mkdirSync(SHOTS, { recursive: true });
 });
 
 after(async () => {
   await stack?.stop();
+  await sshd?.stop();
+  if (sshEnv) rmSync(sshEnv.dir, { recursive: true, force: true });
 });
 
 test("auditor console in Chromium: log in, filter sessions, timeline, SQL transcript, terminal recording, every dashboard; a developer is refused", async (t) => {
-  if (!existsSync(CHROMIUM)) return t.skip(`${CHROMIUM} is not installed (apt-get install chromium); the console test needs a real browser`);
+  if (missing) return t.skip(missing);
   const { chromium } = await import("playwright-core");
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
   const shot = async (page: import("playwright-core").Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
@@ -187,11 +177,11 @@ test("auditor console in Chromium: log in, filter sessions, timeline, SQL transc
     assert.match(transcript, /ERROR 42501/);
     await shot(page, "04-sql-transcript");
 
-    // A terminal recording: the asciinema player renders and plays it.
-    await page.goto(`${stack.apiUrl}/console/sessions/${encodeURIComponent(SSH_SESSION)}/recording`);
+    // The shell's terminal recording: the asciinema player renders and plays it.
+    await page.goto(`${stack.apiUrl}/console/sessions/${encodeURIComponent(sshSession)}/recording`);
     await page.waitForSelector("#player .ap-player", { timeout: 15_000 });
     // Runs in the page: the terminal's text once playback has reached the last frame.
-    await page.waitForFunction('(document.querySelector("#player .ap-term, #player .ap-terminal")?.textContent ?? "").includes("gatehouse-recorded")', undefined, { timeout: 20_000 });
+    await page.waitForFunction('(document.querySelector("#player .ap-term, #player .ap-terminal")?.textContent ?? "").includes("gatehouse-42-recorded")', undefined, { timeout: 20_000 });
     await shot(page, "05-terminal-recording");
 
     // Every dashboard, with charts that hold data.

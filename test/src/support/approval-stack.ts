@@ -53,7 +53,7 @@ permit (
 when { context.write_tables.contains("order_archive") };
 `;
 
-export async function startApprovalStack(opts: { webhooks?: unknown[] } = {}): Promise<ApprovalStack> {
+export async function startApprovalStack(opts: { webhooks?: unknown[]; listeners?: Record<string, unknown>; connections?: Record<string, unknown> } = {}): Promise<ApprovalStack> {
   const dir = mkdtempSync(join(tmpdir(), "gatehouse-approvals-"));
   const policies = join(dir, "policies");
   cpSync(join(repoRoot, "deploy/policies"), policies, { recursive: true });
@@ -81,10 +81,11 @@ export async function startApprovalStack(opts: { webhooks?: unknown[] } = {}): P
   const config = {
     dataDir: join(dir, "data"),
     nats: { url: nats.url },
-    listeners: { postgres: { host: "127.0.0.1", port: pgPort } },
+    listeners: { postgres: { host: "127.0.0.1", port: pgPort }, ...opts.listeners },
     identity: { issuers: [forge.issuerConfig(), { issuer: idpUrl, audience: "gatehouse", groupsClaim: "groups" }], clockSkewSeconds: 5 },
     connections: {
       pg: { protocol: "postgres", upstream: { host: "127.0.0.1", port: 5432, database, user: "postgres", sslmode: "disable" }, tags: { env: "test" } },
+      ...opts.connections,
     },
     policies,
     policy: { deadlineMs: 2000, grpcPort: policyGrpc },
