@@ -143,13 +143,16 @@ export async function runMaskingGatewaySuite(): Promise<string> {
   const hashTok = await stack.forge.mint({ sub: "bench-hashed", groups: ["bench", "bench-hashed"], exp });
   const pid = listenerPid(stack.configFile);
   const q = (n: number) => `SELECT id, email, ssn, c4, c5, c6, c7, c8, c9, c10 FROM bench_rows WHERE id <= ${n}`;
-  const targets = {
+  const all = {
     direct: (sql: string) => countRows(5432, "postgres", DB, "", sql),
     "gateway, no masking": (sql: string) => countRows(stack.pgPort, "bench-clear", "benchmask", clearTok, sql),
     "gateway, 2 masked (redact, redact)": (sql: string) => countRows(stack.pgPort, "bench-redacted", "benchmask", redactTok, sql),
     "gateway, 2 masked (redact, partial)": (sql: string) => countRows(stack.pgPort, "bench-masked", "benchmask", maskTok, sql),
     "gateway, 2 masked (redact, hash)": (sql: string) => countRows(stack.pgPort, "bench-hashed", "benchmask", hashTok, sql),
   };
+  // BENCH_MASK_TARGETS=regex keeps only the matching targets (direct always stays: it is the baseline).
+  const only = process.env.BENCH_MASK_TARGETS ? new RegExp(process.env.BENCH_MASK_TARGETS) : undefined;
+  const targets = Object.fromEntries(Object.entries(all).filter(([name]) => name === "direct" || !only || only.test(name)));
   const lines: string[] = [];
   try {
     // Warm-up (not measured): JIT, decision cache, catalog.
