@@ -456,21 +456,11 @@ export class Session {
     const cmd = this.newCommand(parseQuery(f), "simple");
     const d = await this.decide(cmd);
     if (!d) return;
-    const approval = await this.hold(cmd, d);
-    if (approval === null) return;
-    const masker = await this.maskerFor(approval ? approvedDecision(d) : d);
-    if (masker === null || !(await this.record(cmd, d, approval))) return;
-    const q = this.qFor(cmd, d);
-    if (d.decision.effect !== Effect.EFFECT_ALLOW && !approval) return this.refuse(denial(d, cmd), q, cmd.id);
-    // COPY sends no column descriptions: describe its rows first (on a side connection).
-    if (masker && cmd.statements.some((st) => st.flags.includes("copy_to"))) {
-      await prepareCopies(this.maskingSetup, masker, cmd.text, cmd.statements);
-      if (this.closed) return;
-    }
-    if (DROPS_STATEMENTS.test(cmd.text)) this.statements.clear();
+    const run = await this.admit(cmd, d);
+    if (!run) return;
     this.forward(f);
-    const track = newTrack(cmd.id, masker);
-    track.q = q;
+    const track = newTrack(cmd.id, run.masker);
+    track.q = run.q;
     this.expect({ k: "query", group: this.group, track });
     this.group++;
   }
@@ -538,27 +528,43 @@ export class Session {
       d = stmt.decision = fresh;
       stmt.group = this.group;
     }
-    const approval = await this.hold(cmd, d);
-    if (approval === null) return;
-    const masker = await this.maskerFor(approval ? approvedDecision(d) : d);
-    if (masker === null || !(await this.record(cmd, d, approval))) return;
-    const q = this.qFor(cmd, d);
-    if (d.decision.effect !== Effect.EFFECT_ALLOW && !approval) return this.refuse(denial(d, cmd), q, cmd.id);
-    if (masker && cmd.statements.some((st) => st.flags.includes("copy_to"))) {
-      await prepareCopies(this.maskingSetup, masker, cmd.text, cmd.statements);
-      if (this.closed) return;
-    }
-    if (DROPS_STATEMENTS.test(cmd.text)) this.statements.clear();
-    const track = newTrack(cmd.id, masker);
-    track.q = q;
+    const run = await this.admit(cmd, d);
+    if (!run) return;
+    const track = newTrack(cmd.id, run.masker);
+    track.q = run.q;
     track.portal = portal;
-    if (masker) {
+    if (run.masker) {
       // Ask for the portal's row layout (with its result formats) right before it runs.
       this.forward(describePortal(name));
       this.expect({ k: "maskdescribe", group: this.group, track });
     }
     this.forward(f);
     this.expect({ k: "execute", group: this.group, track });
+  }
+
+  /**
+   * After the decision, for a simple Query and an Execute alike: hold it for approval,
+   * set up masking, record the command event (durable before anything runs) and refuse
+   * what may not run. Returns what the command runs with, or undefined when it has
+   * been answered already.
+   */
+  private async admit(cmd: Command, d: DecisionResult): Promise<{ masker: ResultMasker | undefined; q: RecQ | undefined } | undefined> {
+    const approval = await this.hold(cmd, d);
+    if (approval === null) return undefined;
+    const masker = await this.maskerFor(approval ? approvedDecision(d) : d);
+    if (masker === null || !(await this.record(cmd, d, approval))) return undefined;
+    const q = this.qFor(cmd, d);
+    if (d.decision.effect !== Effect.EFFECT_ALLOW && !approval) {
+      this.refuse(denial(d, cmd), q, cmd.id);
+      return undefined;
+    }
+    // COPY sends no column descriptions: describe its rows first (on a side connection).
+    if (masker && cmd.statements.some((st) => st.flags.includes("copy_to"))) {
+      await prepareCopies(this.maskingSetup, masker, cmd.text, cmd.statements);
+      if (this.closed) return undefined;
+    }
+    if (DROPS_STATEMENTS.test(cmd.text)) this.statements.clear();
+    return { masker, q };
   }
 
   /**
@@ -573,7 +579,7 @@ export class Session {
     // The statement goes into the recording before its hold notice.
     const q = this.qFor(cmd, d);
     // Approvers see the command as the audit trail does: masked when masking is set up.
-    const text = this.ctx.masking ? this.ctx.masking.maskText(cmd.text, () => ({ kind: "redact" })).text : cmd.text;
+    const text = this.audit.shown(cmd).text;
     let out: ApprovalOutcome;
     try {
       out = await this.ctx.requestApproval({

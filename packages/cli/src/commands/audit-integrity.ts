@@ -5,9 +5,10 @@
 // audit.grpcPort, large pages; NATS when gRPC is unreachable) and checkpoints
 // straight from the JetStream checkpoint stream, which ClickHouse
 // administrators cannot rewrite. check-proof needs nothing but the file and a key.
+import { connectCli } from "../bus.js";
 import { readFileSync, writeFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { AuditServiceService, QueryResponse, type AuditEvent } from "@gatehouse/proto";
 import { natsClient, type GatehouseConfig } from "@gatehouse/runtime";
 import {
@@ -76,12 +77,11 @@ export interface AuditConnection {
 
 /** NATS plus the audit store's Query: gRPC (large pages) when it answers, else NATS. */
 export async function openAuditConnection(config: GatehouseConfig, cmd: string): Promise<AuditConnection> {
-  const url = config.nats.url;
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers: url.split(","), name: "gatehouse-cli", timeout: 3000, maxReconnectAttempts: 0 });
+    nc = await connectCli(config.nats.url);
   } catch (e) {
-    throw new Error(`cannot connect to NATS at ${url}: ${(e as Error).message}; start the stack with \`npm start\` or set nats.url (NATS_URL) (${cmd})`);
+    throw new Error(`${(e as Error).message} (${cmd})`);
   }
   const g = grpcQuery(`127.0.0.1:${config.audit.grpcPort}`);
   try {
@@ -182,9 +182,7 @@ export function runCheckProof(file: string, publicKey: string, out: NodeJS.Writa
 }
 
 export async function runExportCheckpoints(config: GatehouseConfig, values: Record<string, unknown>, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
-  const nc = await connect({ servers: config.nats.url.split(","), name: "gatehouse-cli", timeout: 3000, maxReconnectAttempts: 0 }).catch((e: Error) => {
-    throw new Error(`cannot connect to NATS at ${config.nats.url}: ${e.message}`);
-  });
+  const nc = await connectCli(config.nats.url);
   try {
     const cps = await readCheckpoints(nc, config.audit.checkpointStream);
     const text = cps.map((c) => JSON.stringify(c)).join("\n") + (cps.length ? "\n" : "");
@@ -199,7 +197,7 @@ export async function runExportCheckpoints(config: GatehouseConfig, values: Reco
 }
 
 export async function runKeys(config: GatehouseConfig, out: NodeJS.WritableStream): Promise<number> {
-  const nc = await connect({ servers: config.nats.url.split(","), name: "gatehouse-cli", timeout: 3000, maxReconnectAttempts: 0 });
+  const nc = await connectCli(config.nats.url);
   try {
     const seen = new Map<string, { publicKey: string; first: string; last: string; n: number }>();
     for (const c of await readCheckpoints(nc, config.audit.checkpointStream)) {

@@ -1,6 +1,7 @@
 // gatehouse audit query "SQL": read-only SQL over the audit store, through the
 // audit service's Query RPC on NATS.
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connectCli } from "../bus.js";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { AuditServiceService } from "@gatehouse/proto";
 import { configPath, loadConfig, natsClient, RpcError, Status } from "@gatehouse/runtime";
 import { parseOptions, type CliCommand } from "../command.js";
@@ -124,12 +125,9 @@ const command: CliCommand = {
     const url = config.nats.url;
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers: url.split(","), name: "gatehouse-cli", timeout: 3000, maxReconnectAttempts: 0 });
+      nc = await connectCli(url);
     } catch (e) {
-      process.stderr.write(
-        `gatehouse audit query: cannot connect to NATS at ${url}: ${(e as Error).message}\n` +
-          "start the local stack with `npm start`, or set nats.url in the configuration (or NATS_URL)\n",
-      );
+      process.stderr.write(`gatehouse audit query: ${(e as Error).message}\n`);
       return 1;
     }
     try {

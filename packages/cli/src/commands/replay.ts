@@ -2,8 +2,9 @@
 // recordings, read through AuditService.Query on NATS): a SQL session as a
 // transcript, a terminal session played in the terminal, or `--against DSN` to
 // re-run a SQL session on a sandbox and compare result digests.
+import { connectCli } from "../bus.js";
 import { writeFileSync } from "node:fs";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { AuditServiceService } from "@gatehouse/proto";
 import { configPath, loadConfig, natsClient, RpcError } from "@gatehouse/runtime";
 import { parseOptions, type CliCommand } from "../command.js";
@@ -148,12 +149,9 @@ const command: CliCommand = {
     const config = loadConfig(configPath(v.config as string | undefined));
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers: config.nats.url.split(","), name: "gatehouse-cli", timeout: 3000, maxReconnectAttempts: 0 });
+      nc = await connectCli(config.nats.url);
     } catch (e) {
-      process.stderr.write(
-        `gatehouse replay: cannot connect to NATS at ${config.nats.url}: ${(e as Error).message}\n` +
-          "start the local stack with `npm start`, or set nats.url in the configuration (or NATS_URL)\n",
-      );
+      process.stderr.write(`gatehouse replay: ${(e as Error).message}\n`);
       return 1;
     }
     try {
