@@ -159,6 +159,20 @@ describe("SQL session recording", () => {
     assert.equal(expected.rowCount, 3);
   });
 
+  it("a named statement executed again records the same columns each time, and its own rows", async () => {
+    const c = pgClient(t.port);
+    await c.connect();
+    for (const id of [1, 2, 1]) await c.query({ name: "rec-again", text: `SELECT id, name FROM ${TABLE} WHERE id = $1`, values: [id] });
+    await c.end();
+    const { events } = await lastRecording();
+    const cols = events.filter((e) => e[1] === "cols").map((e) => e[2]);
+    assert.equal(cols.length, 3);
+    assert.deepEqual(cols[1], cols[0]);
+    assert.deepEqual(cols[2], cols[0]);
+    assert.deepEqual((cols[0] as { columns: { name: string }[] }).columns.map((x) => x.name), ["id", "name"]);
+    assert.deepEqual(events.filter((e) => e[1] === "rows").map((e) => e[2]), [[["1", "Ada"]], [["2", 'Bob "b" \\ q']], [["1", "Ada"]]]);
+  });
+
   it("keeps each pipelined statement's q line right before its own results", async () => {
     const sql = postgresJs(t.port);
     try {

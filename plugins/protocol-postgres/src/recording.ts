@@ -43,6 +43,8 @@ export class SqlRecorder {
   private lastDesc: Buffer | undefined;
   private lastDescMasks = "";
   private lastColsJson = "";
+  private lastFields: Field[] | undefined;
+  private lastFieldCols: ColFmt[] = [];
   private copyPieces: string[] = [];
   private copyLen = 0;
   private copyT = 0;
@@ -138,6 +140,16 @@ export class SqlRecorder {
   /** Result columns (from a RowDescription, or an extended Execute's described portal). */
   columns(fields: Field[], masks: (RecordedMask | undefined)[] | undefined): void {
     this.endResult();
+    // The same prepared statement executed again (the extended protocol's usual case):
+    // its columns line is already built.
+    if (!masks && fields === this.lastFields) {
+      this.endRows();
+      this.endCopy();
+      this.cols = this.lastFieldCols;
+      this.out += `[${this.t()},"cols",${this.lastColsJson}]\n`;
+      return;
+    }
+    this.lastFields = masks ? undefined : fields;
     this.cols = fields.map((f) => ({ typeOid: f.typeOid, binary: f.format === 1, textual: TEXTUAL_OIDS.has(f.typeOid) }));
     const columns = fields.map((f, i) => {
       const c: Record<string, unknown> = { name: f.name, type_oid: f.typeOid, format: f.format };
@@ -146,6 +158,7 @@ export class SqlRecorder {
       return c;
     });
     this.lastColsJson = JSON.stringify({ columns });
+    this.lastFieldCols = this.cols;
     this.lastDesc = undefined;
     this.line("cols", { columns });
   }
