@@ -2,7 +2,9 @@
 // are masked (by table.column, column name, name pattern or connection column tag)
 // and how, and which free-text columns are scanned with the recognizers.
 import type { MaskStrategy } from "@gatehouse/plugin-sdk";
-import { MaskStrategyKind, type Decision, type MaskingPlan, type MaskStrategy as ProtoStrategy } from "@gatehouse/proto";
+import type { Decision, MaskingPlan } from "@gatehouse/proto";
+// The one conversion from the contract, shared with the masking service.
+import { strategyFromProto } from "@gatehouse/masking";
 
 export interface PlanRule {
   /** Unqualified table name (lower case); undefined = any table. */
@@ -89,22 +91,6 @@ export function stricter(a: MaskStrategy, b: MaskStrategy): MaskStrategy {
   return a;
 }
 
-function strategyOf(s: ProtoStrategy | undefined): MaskStrategy | undefined {
-  switch (s?.kind) {
-    case MaskStrategyKind.MASK_STRATEGY_KIND_REDACT:
-      return { kind: "redact" };
-    case MaskStrategyKind.MASK_STRATEGY_KIND_PARTIAL:
-      return { kind: "partial", keepLast: s.keepLast > 0 ? s.keepLast : 4 };
-    case MaskStrategyKind.MASK_STRATEGY_KIND_HASH:
-      return { kind: "hash" };
-    case MaskStrategyKind.MASK_STRATEGY_KIND_NULL:
-      return { kind: "null" };
-    case MaskStrategyKind.MASK_STRATEGY_KIND_CLEAR:
-      return { kind: "clear" };
-    default:
-      return undefined;
-  }
-}
 
 const compiled = new WeakMap<MaskingPlan, ResultPlan | null>();
 
@@ -126,14 +112,14 @@ export function planFromDecision(d: Decision): ResultPlan | undefined {
 export function compilePlan(p: MaskingPlan): ResultPlan | null {
   const text = new Map<string, MaskStrategy>();
   for (const t of p.text) {
-    const s = strategyOf(t.strategy);
+    const s = strategyFromProto(t.strategy);
     if (s) text.set(t.entity || "*", s);
   }
   const rules: PlanRule[] = [];
   let needsCatalog = false;
   for (const r of p.columns) {
     const m = r.match;
-    const rule: PlanRule = { entity: r.entity || "CONFIDENTIAL", strategy: strategyOf(r.strategy) ?? textStrategy({ rules, text, needsCatalog }, r.entity || "*"), scan: r.scan };
+    const rule: PlanRule = { entity: r.entity || "CONFIDENTIAL", strategy: strategyFromProto(r.strategy) ?? textStrategy({ rules, text, needsCatalog }, r.entity || "*"), scan: r.scan };
     if (m?.table) {
       const parts = m.table.toLowerCase().split(".");
       rule.table = parts.pop();
