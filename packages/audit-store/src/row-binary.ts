@@ -106,7 +106,7 @@ export class RowBinaryBuffer implements RowSink {
   add(r: EventRow): void {
     this.str(r.event_id);
     this.i64(r.stream_seq);
-    this.i64(timeMicros(r.time));
+    this.i64(r.time_us);
     this.str(r.type);
     this.str(r.session_id);
     this.str(r.connection);
@@ -152,20 +152,3 @@ export class RowBinaryBuffer implements RowSink {
 
 /** The columns add() writes, in order (the same as the JSON path). */
 export const ROW_BINARY_COLUMNS = EVENT_COLUMNS;
-
-// Rows of one batch share their second: parse the date-time prefix once.
-let lastPrefix = "";
-let lastPrefixMs = 0;
-
-/** "YYYY-MM-DD hh:mm:ss.ffffff" (UTC, as formatMicros writes it) -> Unix microseconds. */
-export function timeMicros(t: string): number {
-  const prefix = t.slice(0, 19);
-  if (prefix !== lastPrefix) {
-    const ms = Date.parse(`${prefix.slice(0, 10)}T${prefix.slice(11)}Z`);
-    if (!Number.isFinite(ms)) throw new Error(`not a DateTime64(6) value: ${JSON.stringify(t)}`);
-    lastPrefix = prefix;
-    lastPrefixMs = ms;
-  }
-  const frac = t.length > 20 ? Number(t.slice(20, 26).padEnd(6, "0")) : 0;
-  return lastPrefixMs * 1000 + frac;
-}

@@ -8,6 +8,8 @@ export interface EventRow {
   event_id: string;
   stream_seq: number;
   time: string;
+  /** The same instant as `time`, in Unix microseconds (what RowBinary writes). */
+  time_us: number;
   type: string;
   session_id: string;
   connection: string;
@@ -112,10 +114,12 @@ export function formatMicros(micros: number): string {
 
 function baseRow(ev: AuditEvent, streamSeq: number, fallbackMicros: number, time?: string): EventRow {
   const id = ev.identity;
+  const micros = ev.timeUnixMicros > 0 ? ev.timeUnixMicros : fallbackMicros;
   return {
     event_id: ev.id,
     stream_seq: streamSeq,
-    time: time ?? formatMicros(ev.timeUnixMicros > 0 ? ev.timeUnixMicros : fallbackMicros),
+    time: time ?? formatMicros(micros),
+    time_us: micros,
     type: "",
     session_id: ev.sessionId,
     connection: ev.connection,
