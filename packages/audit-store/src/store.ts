@@ -38,10 +38,6 @@ export interface AuditStore {
   /** One read-only statement; at most maxRows rows (default 1000). */
   /** Read-only query; `params` bind `{name:Type}` placeholders in `sql`. */
   query(sql: string, maxRows?: number, params?: Record<string, string>): Promise<QueryResult>;
-  /** Rows already stored for each of these stream sequences. */
-  rowsForSeqs(seqs: number[]): Promise<Map<number, number>>;
-  /** Highest stream sequence written (0 when empty). */
-  maxStreamSeq(): Promise<number>;
   /** Distinct events (exact, FINAL). */
   countEvents(): Promise<number>;
   /** Write signed checkpoints to the checkpoints table (idempotent on fromPos). */
@@ -169,22 +165,6 @@ class Store implements AuditStore {
       throw new Error(`audit query failed: ${msg}`);
     }
     return parseCompact(text, maxRows);
-  }
-
-  async rowsForSeqs(seqs: number[]): Promise<Map<number, number>> {
-    const out = new Map<number, number>();
-    if (seqs.length === 0) return out;
-    const list = seqs.map((s) => String(Math.trunc(s))).join(",");
-    const text = await this.engine.selectCompact(
-      `SELECT stream_seq, count() AS n FROM ${this.table} FINAL WHERE stream_seq IN (${list}) GROUP BY stream_seq`,
-    );
-    for (const row of parseCompact(text, Number.MAX_SAFE_INTEGER).rows) out.set(Number(row.stream_seq), Number(row.n));
-    return out;
-  }
-
-  async maxStreamSeq(): Promise<number> {
-    const text = await this.engine.selectCompact(`SELECT max(stream_seq) AS m FROM ${this.table}`);
-    return Number(parseCompact(text, 1).rows[0]?.m ?? 0);
   }
 
   async countEvents(): Promise<number> {

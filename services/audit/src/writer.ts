@@ -48,6 +48,9 @@ const RECENT_IDS = 100_000;
 // Messages fetched ahead of the writer; the reader stops pulling above this.
 const MAX_BUFFERED_MESSAGES = 5000;
 
+/** Event ids per resume query (each id ~15-50 bytes quoted; well under max_query_size). */
+const RESUME_IDS_PER_QUERY = 2000;
+
 export interface WriterOptions {
   stream: string;
   signer: Signer;
@@ -174,12 +177,19 @@ export async function startWriter(nc: NatsConnection, store: AuditStore, log: Lo
       let h = sealedHead;
       // Ids first (a scan of small columns), then the bytes by primary key.
       const ids = await store.internalQuery(`SELECT event_id FROM ${db}.events WHERE chain_hash != '' AND chain_pos > ${sealedPos} AND chain_pos <= ${pos}`);
-      const list = ids.map((r) => `'${String(r.event_id).replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`).join(",");
-      const rows = list
-        ? await store.internalQuery(
-            `SELECT chain_pos, stream_seq, chain_index, event_bytes FROM ${db}.events WHERE event_id IN (${list}) AND chain_hash != '' AND chain_pos > ${sealedPos} AND chain_pos <= ${pos} ORDER BY chain_pos LIMIT 1 BY chain_pos`,
-          )
-        : [];
+      const quoted = ids.map((r) => `'${String(r.event_id).replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`);
+      // In slices: the unsealed tail can hold many thousands of ids, and one IN list
+      // would exceed ClickHouse's max_query_size (256 KiB). An id's rows all fall in
+      // its own slice, so LIMIT 1 BY per slice is LIMIT 1 BY overall.
+      const rows: Record<string, unknown>[] = [];
+      for (let i = 0; i < quoted.length; i += RESUME_IDS_PER_QUERY) {
+        rows.push(
+          ...(await store.internalQuery(
+            `SELECT chain_pos, stream_seq, chain_index, event_bytes FROM ${db}.events WHERE event_id IN (${quoted.slice(i, i + RESUME_IDS_PER_QUERY).join(",")}) AND chain_hash != '' AND chain_pos > ${sealedPos} AND chain_pos <= ${pos} ORDER BY chain_pos LIMIT 1 BY chain_pos`,
+          )),
+        );
+      }
+      rows.sort((a, b) => Number(a.chain_pos) - Number(b.chain_pos));
       for (const r of rows) {
         const p = { pos: Number(r.chain_pos), streamSeq: Number(r.stream_seq), index: Number(r.chain_index) };
         const leaf = eventLeafHash(p, Buffer.from(String(r.event_bytes), "base64"));
