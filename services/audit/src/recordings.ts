@@ -60,7 +60,7 @@ export function startRecordingCopier(nc: NatsConnection, store: AuditStore, log:
   const stream = opts.stream ?? RECORDING_STREAM;
   const maxChunks = opts.maxChunks ?? 2000;
   const maxBytes = opts.maxBytes ?? 16 * 1024 * 1024;
-  const flushMs = opts.flushMs ?? 250;
+  const flushMs = opts.flushMs ?? 1000;
   const js = jetstream(nc);
   const stats: RecordingCopierStats = { chunksCopied: 0, lastStreamSeq: 0, active: false };
   let stopping = false;

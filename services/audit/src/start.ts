@@ -47,7 +47,7 @@ export async function startAuditService(config: GatehouseConfig, opts: { nc?: Na
       fetchMessages: config.audit.batchSize,
     });
     cleanups.push(() => writer.stop());
-    const copier = startRecordingCopier(nc, store, log, { isLeader: () => writer.holdsLease() });
+    const copier = startRecordingCopier(nc, store, log, { isLeader: () => writer.holdsLease(), flushMs: config.audit.flushMs });
     cleanups.push(() => copier.stop());
     const impl = auditServiceImpl(store, writer);
     const sub: Subscription = serveOnNats(nc, AuditServiceService, impl, {

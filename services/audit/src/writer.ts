@@ -121,7 +121,7 @@ export async function startWriter(nc: NatsConnection, store: AuditStore, log: Lo
   const checkpointEvents = opts.checkpointEvents ?? 10_000;
   const checkpointIntervalMs = opts.checkpointIntervalMs ?? 10_000;
   const flushEvents = opts.flushEvents ?? 30_000;
-  const flushMs = opts.flushMs ?? 250;
+  const flushMs = opts.flushMs ?? 1000;
   const lockTtlMs = opts.lockTtlMs ?? 10_000;
   await ensureCheckpointStream(nc, cpStream);
   const db = store.database;
@@ -360,12 +360,18 @@ export async function startWriter(nc: NatsConnection, store: AuditStore, log: Lo
       wake?.();
     })();
     try {
+      // When the last flush started: flushes are at least flushMs apart unless a
+      // backlog fills the buffer. Each insert has a fixed cost in ClickHouse (a part
+      // per table and per materialized view, later merged) far above its per-row
+      // cost, so back-to-back small inserts would take a core away from the data
+      // path; one insert per flushMs keeps the cost per event low at any rate.
+      let lastFlushAt = 0;
       while (!stopping) {
-        // With a backlog, go on at once; otherwise collect for up to flushMs.
-        if (buffer.length === 0) {
+        const wait = buffer.length === 0 ? flushMs : buffer.length >= MAX_BUFFERED_MESSAGES / 2 ? 0 : flushMs - (performance.now() - lastFlushAt);
+        if (wait > 0) {
           await new Promise<void>((r) => {
             wake = r;
-            setTimeout(r, flushMs);
+            setTimeout(r, wait);
           });
           wake = undefined;
         }
@@ -375,6 +381,7 @@ export async function startWriter(nc: NatsConnection, store: AuditStore, log: Lo
           // Pipeline: chain and build the next rows while ClickHouse (its own
           // threads) inserts the previous ones. Inserts stay strictly in order.
           const t0 = performance.now();
+          lastFlushAt = t0;
           const { rows, used } = prepare(buffer, st, flushEvents);
           buffer.splice(0, used);
           if (buffer.length < MAX_BUFFERED_MESSAGES / 2) {
