@@ -1,18 +1,24 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import pg from "pg";
+import { createHmac, randomBytes } from "node:crypto";
+import { HmacSha256 } from "./hmac-sha256.js";
 import {
   applyStrategy,
+  base32,
+  hmacDigest,
   compileRowMasker,
   createScanner,
   generateMaskKey,
   hashToken,
+  hashTokenAsciiBytes,
   matchColumn,
   maskCell,
   maskKeyFromSecret,
   maskText,
   parseStrategy,
   partialMask,
+  partialMaskAsciiBytes,
   planFromProto,
   planToProto,
   PgType,
@@ -51,6 +57,42 @@ test("hash: stable for a key, different across keys and entities, no clear text"
   assert.notEqual(hashToken("jane@example.com", "TEXT", k1), a);
   assert.notEqual(hashToken("john@example.com", "EMAIL", k1), a);
   assert.ok(!a.includes("jane"));
+});
+
+test("hash: the JavaScript HMAC-SHA256 equals node:crypto's for keys and values of every length class", () => {
+  // RFC 4231 test case 2 anchors it independently of node:crypto.
+  assert.equal(new HmacSha256(Buffer.from("Jefe")).mac(Buffer.alloc(0), "what do ya want for nothing?").toString("hex"), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  const values = ["", "a", "jane@example.com", "ünïcødé ✓ 𝄞", "\u0000x"];
+  // Message lengths around the padding boundaries (55/56/64 bytes with the prefix) and several blocks.
+  for (let n = 40; n <= 140; n++) values.push("v".repeat(n));
+  values.push("x".repeat(5000), "é".repeat(3000));
+  for (const keyLen of [16, 32, 64, 65, 100]) {
+    const k = { id: "k", secret: randomBytes(keyLen) };
+    for (const entity of ["EMAIL", "US_SSN", "CREDIT_CARD"]) {
+      for (const v of values) {
+        const want = createHmac("sha256", k.secret).update(entity).update("\0").update(v).digest();
+        assert.deepEqual(hmacDigest(k, entity, v), want, `key ${keyLen} bytes, ${entity}, value of ${v.length} chars`);
+        const token = "tok_" + base32(want.subarray(0, 17)).slice(0, 26);
+        assert.equal(hashToken(v, entity, k), token);
+        const bytes = hashTokenAsciiBytes(Buffer.from(v, "utf8"), entity, k);
+        if (/^[\x00-\x7f]*$/.test(v)) assert.equal(bytes?.toString("latin1"), token);
+        else assert.equal(bytes, undefined, "non-ASCII goes to the text path");
+      }
+    }
+  }
+});
+
+test("partial: the byte-level ASCII path gives exactly partialMask's bytes", () => {
+  const values = ["", "@", "a@", "@b.com", "jane@example.com", "a@b@c.org", "123-45-6789", "4111-1111-1111-1234", "+1 (555) 010-9999", "abc", "ab12", "ab123", "\u0001x\u007f", "  padded  "];
+  for (let i = 0; i < 300; i++) values.push(Array.from({ length: i % 40 }, (_, j) => String.fromCharCode(32 + ((i * 31 + j * 17) % 95))).join(""));
+  for (const entity of ["EMAIL", "US_SSN", "CREDIT_CARD", "PHONE"]) {
+    for (const keep of [0, 1, 2, 4, 6]) {
+      for (const v of values) {
+        assert.deepEqual(partialMaskAsciiBytes(Buffer.from(v, "latin1"), entity, keep), Buffer.from(partialMask(v, entity, keep), "utf8"), `${entity} keep ${keep}: ${JSON.stringify(v)}`);
+      }
+    }
+  }
+  assert.equal(partialMaskAsciiBytes(Buffer.from("jöhn@example.com"), "EMAIL", 4), undefined, "non-ASCII goes to the text path");
 });
 
 test("keys: short or malformed secrets are refused with a hint", () => {

@@ -1,4 +1,4 @@
-import { createHmac } from "node:crypto";
+import { HmacSha256 } from "./hmac-sha256.js";
 import type { EntityType, MaskKey, Strategy } from "./types.js";
 
 const BASE32 = "abcdefghijklmnopqrstuvwxyz234567";
@@ -21,15 +21,67 @@ export function base32(buf: Uint8Array): string {
   return out;
 }
 
+// Midstates per key secret, and the "<entity>\0" prefix bytes per entity.
+const macs = new WeakMap<Buffer, HmacSha256>();
+const prefixes = new Map<string, Buffer>();
+
+function macFor(key: MaskKey): HmacSha256 {
+  let m = macs.get(key.secret);
+  if (!m) macs.set(key.secret, (m = new HmacSha256(key.secret)));
+  return m;
+}
+
+function prefixFor(entity: EntityType): Buffer {
+  let p = prefixes.get(entity);
+  if (!p) prefixes.set(entity, (p = Buffer.from(entity + "\0", "utf8")));
+  return p;
+}
+
 /** HMAC-SHA256(key, entity || 0x00 || value). The entity is bound in so equal strings of
  *  different kinds do not collide, while the same email in two tables still joins. */
 export function hmacDigest(key: MaskKey, entity: EntityType, value: string): Buffer {
-  return createHmac("sha256", key.secret).update(entity).update("\0").update(value).digest();
+  return macFor(key).mac(prefixFor(entity), value);
 }
+
+const tokenMac = new Uint8Array(17);
+const tokenChars = Buffer.from("tok_" + "a".repeat(26), "latin1");
+const BASE32_CODES = Buffer.from(BASE32, "latin1");
 
 /** Stable token: "tok_" + 26 base32 chars (130 bits of the HMAC). */
 export function hashToken(value: string, entity: EntityType, key: MaskKey): string {
-  return "tok_" + base32(hmacDigest(key, entity, value).subarray(0, 17)).slice(0, 26);
+  macFor(key).macInto(prefixFor(entity), value, tokenMac);
+  tokenInto(tokenChars, 0);
+  return tokenChars.toString("latin1");
+}
+
+/** Length in bytes of a hash token. */
+export const HASH_TOKEN_BYTES = 30;
+
+/**
+ * hashToken() of an ASCII value given as bytes, as the token's ASCII bytes (the
+ * same token as hashToken on the decoded text); undefined when a byte is not
+ * ASCII, where the caller decodes and uses hashToken.
+ */
+export function hashTokenAsciiBytes(raw: Uint8Array, entity: EntityType, key: MaskKey): Buffer | undefined {
+  for (let i = 0; i < raw.length; i++) if (raw[i]! > 127) return undefined;
+  macFor(key).macBytesInto(prefixFor(entity), raw, tokenMac);
+  const out = Buffer.allocUnsafe(HASH_TOKEN_BYTES);
+  tokenInto(out, 0);
+  return out;
+}
+
+/** "tok_" + base32 of the first 130 bits of tokenMac, 5 bits per character, most significant first. */
+function tokenInto(out: Uint8Array, at: number): void {
+  out[at] = 116; // t
+  out[at + 1] = 111; // o
+  out[at + 2] = 107; // k
+  out[at + 3] = 95; // _
+  for (let i = 0; i < 26; i++) {
+    const bit = 5 * i;
+    const byte = bit >> 3;
+    const word = (tokenMac[byte]! << 8) | (tokenMac[byte + 1] ?? 0);
+    out[at + 4 + i] = BASE32_CODES[(word >>> (11 - (bit & 7))) & 31]!;
+  }
 }
 
 export function redactLabel(entity: EntityType): string {
@@ -86,6 +138,42 @@ function asciiPartial(value: string, n: number): string | undefined {
       seen++;
       out += seen > alnum - keep ? value[i] : "*";
     } else out += value[i];
+  }
+  return out;
+}
+
+/**
+ * partialMask() of a value given as its UTF-8 bytes, returning the masked bytes,
+ * for ASCII values only (undefined when a byte is not ASCII: use partialMask on
+ * the decoded text). Same result byte for byte; it saves the listener decoding
+ * and re-encoding each cell of a masked result column.
+ */
+export function partialMaskAsciiBytes(raw: Uint8Array, entity: EntityType, keepLast: number): Buffer | undefined {
+  let alnum = 0;
+  let at = -1;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i]!;
+    if (c > 127) return undefined;
+    if (isAsciiAlnum(c)) alnum++;
+    else if (c === 64) at = i;
+  }
+  if (entity === "EMAIL" && at > 0) {
+    const out = Buffer.allocUnsafe(4 + raw.length - at);
+    out[0] = raw[0]!;
+    out[1] = out[2] = out[3] = 42;
+    out.set(raw.subarray(at), 4);
+    return out;
+  }
+  const n = Math.max(0, Math.floor(keepLast));
+  const keep = alnum >= 2 * n ? n : 0;
+  const out = Buffer.allocUnsafe(raw.length);
+  let seen = 0;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i]!;
+    if (isAsciiAlnum(c)) {
+      seen++;
+      out[i] = seen > alnum - keep ? c : 42;
+    } else out[i] = c;
   }
   return out;
 }

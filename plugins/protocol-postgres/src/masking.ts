@@ -84,6 +84,8 @@ interface ColumnMask {
 }
 
 const MEMO_MAX = 4096;
+/** Size of the slabs rebuilt rows are written to. */
+const SLAB_BYTES = 64 * 1024;
 
 export interface MaskCount {
   column: string;
@@ -113,6 +115,8 @@ export type CopySpec =
 export class ResultMasker {
   private cols: (ColumnMask | undefined)[] | undefined;
   private masked = 0;
+  /** Index of the last column with a mask: cells after it are copied without being parsed. */
+  private lastCol = -1;
   private offs = new Int32Array(64);
   /** Masked cells of the row being rebuilt (undefined: unchanged; null: SQL NULL). */
   private readonly outs: (Buffer | null | undefined)[] = [];
@@ -124,13 +128,33 @@ export class ResultMasker {
   /** Errors the client saw from the gateway instead of results (for the result event). */
   refusal: string | undefined;
 
+  /**
+   * Rebuilt DataRows are carved one after another out of one slab, so the session
+   * sends a run of them as one contiguous buffer (one socket write instead of one
+   * per row). A slab is never written again once handed out; it is freed when the
+   * last row sent from it is.
+   */
+  private slab: Buffer = Buffer.alloc(0);
+  private slabUsed = 0;
+
   constructor(private readonly init: MaskerInit) {}
+
+  private alloc(n: number): Buffer {
+    if (this.slab.length - this.slabUsed < n) {
+      this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, n));
+      this.slabUsed = 0;
+    }
+    const b = this.slab.subarray(this.slabUsed, this.slabUsed + n);
+    this.slabUsed += n;
+    return b;
+  }
 
   /** A RowDescription starts a result set (simple Query, or the gateway's own Describe). */
   setFields(f: Buffer): void {
     const { cols, masked } = this.columnsFor(parseRowDescription(f));
     this.cols = cols;
     this.masked = masked;
+    this.lastCol = cols.findLastIndex((c) => c !== undefined);
   }
 
   /** How each column of a result is treated under the plan. */
@@ -181,6 +205,7 @@ export class ResultMasker {
   clearFields(): void {
     this.cols = [];
     this.masked = 0;
+    this.lastCol = -1;
   }
 
   /**
@@ -288,19 +313,20 @@ export class ResultMasker {
     if (this.offs.length < n + 1) this.offs = new Int32Array(n + 1);
     const offs = this.offs;
     let pos = 7;
-    for (let i = 0; i < n; i++) {
+    const stop = Math.min(n, this.lastCol + 1);
+    for (let i = 0; i < stop; i++) {
       if (pos + 4 > f.length) throw new ProtocolError("DataRow is truncated");
       offs[i] = pos;
       const len = int32(f, pos);
       if (len < -1) throw new ProtocolError("invalid value length in DataRow");
       pos += 4 + (len > 0 ? len : 0);
     }
-    if (pos !== f.length) throw new ProtocolError("DataRow length does not match its values");
-    offs[n] = pos;
+    if (stop === n ? pos !== f.length : pos > f.length) throw new ProtocolError("DataRow length does not match its values");
+    offs[stop] = pos;
     const outs = this.outs;
     let total = f.length;
     let changed = false;
-    const last = Math.min(n, cols.length);
+    const last = Math.min(stop, cols.length);
     for (let i = 0; i < last; i++) {
       const c = cols[i];
       if (c === undefined) continue;
@@ -321,7 +347,7 @@ export class ResultMasker {
       changed = true;
     }
     if (!changed) return f;
-    const out = Buffer.allocUnsafe(total);
+    const out = this.alloc(total);
     out[0] = T.DataRow;
     out.writeInt32BE(total - 1, 1);
     out.writeInt16BE(n, 5);
@@ -330,18 +356,22 @@ export class ResultMasker {
     for (let i = 0; i < last; i++) {
       const v = outs[i];
       if (v === undefined) continue;
-      o += f.copy(out, o, from, offs[i]!);
+      o = copyBytes(f, from, offs[i]!, out, o);
       if (v === null) {
-        out.writeInt32BE(-1, o);
+        out[o] = out[o + 1] = out[o + 2] = out[o + 3] = 0xff;
         o += 4;
       } else {
-        out.writeInt32BE(v.length, o);
-        o += 4 + v.copy(out, o + 4);
+        const len = v.length;
+        out[o] = len >>> 24;
+        out[o + 1] = len >>> 16;
+        out[o + 2] = len >>> 8;
+        out[o + 3] = len;
+        o = copyBytes(v, 0, len, out, o + 4);
       }
       from = offs[i + 1]!;
       outs[i] = undefined;
     }
-    f.copy(out, o, from, f.length);
+    copyBytes(f, from, f.length, out, o);
     return out;
   }
 
@@ -373,6 +403,11 @@ export class ResultMasker {
     (c.counter ??= this.counterFor(c.label, c.index, rule.entity, s.kind)).count++;
     if (s.kind === "null") return null;
     if (c.constant !== undefined) return c.constant;
+    // Text columns: the runtime may mask the UTF-8 bytes without a decode and re-encode.
+    if (rt.maskValueUtf8 && c.typeOid !== OID.json && c.typeOid !== OID.jsonb && TEXTUAL.has(c.typeOid)) {
+      const b = rt.maskValueUtf8(raw, rule.entity, s);
+      if (b !== undefined) return b;
+    }
     const text = decodeText(c.typeOid, raw, c.binary) ?? decodeOther(c.typeOid, raw, c.binary);
     if (c.memo === null) return this.maskValueOf(c, text);
     if (c.memo === undefined) {
@@ -462,6 +497,20 @@ export class ResultMasker {
     body.copy(out, 5);
     return out;
   }
+}
+
+/**
+ * src[from..to) to dst at `at`; returns the end offset. Cells are mostly a few
+ * dozen bytes, where a plain loop beats Buffer.copy's per-call overhead.
+ */
+function copyBytes(src: Uint8Array, from: number, to: number, dst: Uint8Array, at: number): number {
+  const n = to - from;
+  if (n > 96) {
+    dst.set(src.subarray(from, to), at);
+    return at + n;
+  }
+  for (let i = 0; i < n; i++) dst[at + i] = src[from + i]!;
+  return at + n;
 }
 
 /** Big-endian int32 at `at` (inline: readInt32BE's checks cost more than the read in this loop). */

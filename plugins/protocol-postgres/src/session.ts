@@ -740,14 +740,36 @@ export class Session {
   private onUpstreamData(chunk: Buffer): void {
     if (this.closed) return;
     this.upReader.push(chunk);
+    // Frames that lie next to each other in memory (slices of one upstream read, or
+    // rows the masker rebuilt into one slab) leave as one buffer: one view per run
+    // instead of one per row, and one socket write.
+    let run: ArrayBufferLike | undefined;
+    let runOff = 0;
+    let runLen = 0;
+    const emit = () => {
+      if (run === undefined) return;
+      this.clientOut.push(Buffer.from(run, runOff, runLen));
+      run = undefined;
+    };
     for (let f = this.upReader.next(); f; f = this.upReader.next()) {
       const h = this.head;
       const out = this.maskFrame(f);
-      if (out) appendContiguous(this.clientOut, out);
+      if (out) {
+        if (out.buffer === run && runOff + runLen === out.byteOffset) runLen += out.length;
+        else {
+          emit();
+          run = out.buffer;
+          runOff = out.byteOffset;
+          runLen = out.length;
+        }
+      }
       if (this.rec) this.recordFrame(out, f, h);
+      // Only row frames are sure to add nothing to clientOut themselves.
+      if (f[0] !== T.DataRow && f[0] !== T.CopyData) emit();
       this.onUpstreamFrame(f);
       if (this.closed) return;
     }
+    emit();
     this.flushClient();
   }
 
@@ -985,13 +1007,6 @@ function newTrack(id: string, masker?: ResultMasker): Track {
 }
 
 /** Push `f`, merging it with the previous buffer when they are adjacent views of the same memory. */
-function appendContiguous(out: Buffer[], f: Buffer): void {
-  const last = out[out.length - 1];
-  if (last && last.buffer === f.buffer && last.byteOffset + last.length === f.byteOffset) {
-    out[out.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + f.length);
-  } else out.push(f);
-}
-
 /** The decision an approved command runs under (for result masking): the policy's, allowed. */
 function approvedDecision(d: DecisionResult): DecisionResult {
   return { ...d, decision: { ...d.decision, effect: Effect.EFFECT_ALLOW } };
@@ -1029,4 +1044,12 @@ function endReason(reason: string): EndReason {
   if (reason.startsWith("upstream")) return "upstream_closed";
   if (reason === "listener stopped") return "shutdown";
   return "error";
+}
+
+/** Push f, merged into the last buffer when it directly follows it in memory (one write for a pipeline). */
+function appendContiguous(out: Buffer[], f: Buffer): void {
+  const last = out[out.length - 1];
+  if (last && last.buffer === f.buffer && last.byteOffset + last.length === f.byteOffset) {
+    out[out.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + f.length);
+  } else out.push(f);
 }

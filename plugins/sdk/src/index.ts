@@ -114,6 +114,12 @@ export interface MaskingRuntime {
   /** Mask a whole value of a masked column; null means SQL NULL. */
   maskValue(value: string, entity: string, strategy: MaskStrategy): string | null;
   /**
+   * Optional fast path for text columns: the masked UTF-8 bytes of a value given
+   * as its UTF-8 bytes, or undefined when this runtime has none for the value or
+   * strategy (the caller then uses maskValue). Equal to maskValue's result.
+   */
+  maskValueUtf8?(value: Uint8Array, entity: string, strategy: MaskStrategy): Buffer | undefined;
+  /**
    * A replacement that is valid input for the column type `typeOid` (int, numeric,
    * date, uuid...), stable for the same value; null when only NULL fits.
    */

@@ -7,7 +7,7 @@
 // file named by $GATEHOUSE_MASKING_KEY_FILE, else <dataDir>/masking/hmac.key, which
 // is generated (mode 0600) on first start for development. Tokens are stable as
 // long as the key is, so a production key must come from a secret store.
-import { applyStrategy, createScanner, loadMaskKey as loadSharedMaskKey, maskText, typePreservingReplacement, type MaskKey, type Strategy } from "@gatehouse/masking";
+import { applyStrategy, createScanner, hashTokenAsciiBytes, partialMaskAsciiBytes, loadMaskKey as loadSharedMaskKey, maskText, typePreservingReplacement, type MaskKey, type Strategy } from "@gatehouse/masking";
 import { builtinRecognizers } from "@gatehouse/plugin-masking-pii";
 import type { MaskingRuntime, MaskStrategy } from "@gatehouse/plugin-sdk";
 import type { Logger } from "@gatehouse/runtime";
@@ -28,6 +28,8 @@ export function createMaskingRuntime(key: MaskKey): MaskingRuntime {
   return {
     keyId: key.id,
     maskValue: (value, entity, strategy) => applyStrategy(value, entity, conv(strategy), key),
+    maskValueUtf8: (value, entity, strategy) =>
+      strategy.kind === "partial" ? partialMaskAsciiBytes(value, entity, strategy.keepLast ?? 4) : strategy.kind === "hash" ? hashTokenAsciiBytes(value, entity, key) : undefined,
     replaceTyped: (typeOid, entity, value) => typePreservingReplacement(typeOid, entity, value, key),
     maskText(text, strategyFor) {
       const r = maskText(text, scanner, (e) => conv(strategyFor(e)), key);
