@@ -212,8 +212,37 @@ export class AuditPublisher {
     this.ackSub = undefined;
   }
 
+  /**
+   * Encoded envelope fields (session, connection, protocol, identity, listener) by
+   * identity object and the other four: the same for every event of a session, so
+   * encoded once. Protobuf fields may come in any order on the wire; decoders see
+   * the same event either way. Identity objects are never changed in place after
+   * authentication (a session that changes identity assigns a new object).
+   */
+  private readonly envelopes = new WeakMap<NonNullable<AuditEvent["identity"]>, Map<string, Uint8Array>>();
+
+  private encodeEvent(event: AuditEvent): Uint8Array {
+    const identity = event.identity;
+    if (!identity) return AuditEvent.encode(event).finish();
+    let bySession = this.envelopes.get(identity);
+    if (!bySession) this.envelopes.set(identity, (bySession = new Map()));
+    const key = `${event.sessionId}\u0000${event.connection}\u0000${event.protocol}\u0000${event.listenerId}`;
+    let envelope = bySession.get(key);
+    if (!envelope) {
+      envelope = AuditEvent.encode({ id: "", timeUnixMicros: 0, sessionId: event.sessionId, connection: event.connection, protocol: event.protocol, identity, listenerId: event.listenerId, body: undefined }).finish();
+      // Sessions end; keep the map small for long-lived identities with many sessions.
+      if (bySession.size >= 64) bySession.clear();
+      bySession.set(key, envelope);
+    }
+    const own = AuditEvent.encode({ id: event.id, timeUnixMicros: event.timeUnixMicros, sessionId: "", connection: "", protocol: "", identity: undefined, listenerId: "", body: event.body }).finish();
+    const out = new Uint8Array(envelope.length + own.length);
+    out.set(own, 0);
+    out.set(envelope, own.length);
+    return out;
+  }
+
   private entryFor(event: AuditEvent): Entry {
-    const bytes = AuditEvent.encode(event).finish();
+    const bytes = this.encodeEvent(event);
     const max = this.maxPayload();
     if (bytes.length > max) {
       throw new Error(`audit event ${event.id} is ${bytes.length} bytes, more than the NATS max_payload allows (${max} bytes)`);

@@ -141,3 +141,42 @@ test("recordLater() events ride along with the next record() in one message, or 
   assert.deepEqual((await streamEventIds("GATEHOUSE_AUDIT")).ids.slice(-1), ["l:5"]);
   await q.close();
 });
+
+test("events of a session are stored decodable to exactly what was recorded (envelope encoded once per session)", async () => {
+  await ensureAuditStream(nc);
+  const jsm = await jetstreamManager(nc);
+  const before = (await jsm.streams.info("GATEHOUSE_AUDIT")).state.last_seq;
+  const p = new AuditPublisher(nc, { ackTimeoutMs: 2000 });
+  const alice = { subject: "alice", name: "alice-bot", groups: ["agents", "support"], kind: "agent", issuer: "http://idp", tokenId: "t1", clientId: "c1" };
+  const bob = { ...alice, subject: "bob", groups: ["dba"] };
+  const sent: AuditEvent[] = [];
+  for (let i = 1; i <= 6; i++) {
+    const identity = i % 2 ? alice : bob;
+    const session = i <= 3 ? "envA" : "envB";
+    sent.push(
+      AuditEvent.fromPartial({
+        id: `${session}:${i}`,
+        timeUnixMicros: 1000 + i,
+        sessionId: session,
+        connection: i === 6 ? "other" : "pg",
+        protocol: "postgres",
+        listenerId: "l1",
+        identity,
+        body: (i % 3 === 0
+          ? { $case: "sessionEnd", sessionEnd: { reason: "bye" } }
+          : { $case: "result", result: { commandId: `${session}:0`, rows: i, bytes: 10 * i, durationUs: 5, errorCode: "", errorMessage: "", statusTag: "SELECT 1" } }) as AuditEvent["body"],
+      }),
+    );
+  }
+  // Without an identity the event is encoded as a whole.
+  sent.push(AuditEvent.fromPartial({ id: "envC:1", sessionId: "envC", timeUnixMicros: 7, body: { $case: "sessionEnd", sessionEnd: { reason: "x" } } }));
+  await Promise.all(sent.map((e) => p.record(e)));
+  await p.close();
+  const got: AuditEvent[] = [];
+  const last = (await jsm.streams.info("GATEHOUSE_AUDIT")).state.last_seq;
+  for (let seq = before + 1; seq <= last; seq++) {
+    const m = await jsm.streams.getMessage("GATEHOUSE_AUDIT", { seq });
+    if (m) got.push(...AuditBatch.decode(m.data).events.filter((e) => e.id.startsWith("env")));
+  }
+  assert.deepEqual(got.sort((a, b) => a.id.localeCompare(b.id)), sent.map((e) => AuditEvent.fromPartial(e)).sort((a, b) => a.id.localeCompare(b.id)));
+});
