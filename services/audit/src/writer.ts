@@ -228,7 +228,7 @@ export async function startWriter(nc: NatsConnection, store: AuditStore, log: Lo
    * Chain whole messages from the front of `msgs` until about maxEvents events:
    * advances the chain state; returns the rows to insert and how many messages were used.
    */
-  function prepare(msgs: JsMsg[], st: State, maxEvents: number): { rows: RowSink; used: number } {
+  function prepare(msgs: JsMsg[], st: State, maxEvents: number): { rows: RowSink; used: number; full: boolean } {
     const rows = store.newRowBuffer();
     let maxSeq = st.preparedSeq;
     let used = 0;
@@ -275,7 +275,7 @@ export async function startWriter(nc: NatsConnection, store: AuditStore, log: Lo
       }
     }
     st.preparedSeq = Math.max(st.preparedSeq, maxSeq);
-    return { rows, used };
+    return { rows, used, full: events >= maxEvents };
   }
 
   /** Insert prepared rows; on success the positions up to `pos` are stored. */
@@ -366,8 +366,11 @@ export async function startWriter(nc: NatsConnection, store: AuditStore, log: Lo
       // cost, so back-to-back small inserts would take a core away from the data
       // path; one insert per flushMs keeps the cost per event low at any rate.
       let lastFlushAt = 0;
+      // The last flush took a full flushEvents and left messages behind: a backlog.
+      let behind = false;
       while (!stopping) {
-        const wait = buffer.length === 0 ? flushMs : buffer.length >= MAX_BUFFERED_MESSAGES / 2 ? 0 : flushMs - (performance.now() - lastFlushAt);
+        const backlog = behind || buffer.length >= MAX_BUFFERED_MESSAGES / 2;
+        const wait = buffer.length === 0 ? flushMs : backlog ? 0 : flushMs - (performance.now() - lastFlushAt);
         if (wait > 0) {
           await new Promise<void>((r) => {
             wake = r;
@@ -382,8 +385,9 @@ export async function startWriter(nc: NatsConnection, store: AuditStore, log: Lo
           // threads) inserts the previous ones. Inserts stay strictly in order.
           const t0 = performance.now();
           lastFlushAt = t0;
-          const { rows, used } = prepare(buffer, st, flushEvents);
+          const { rows, used, full } = prepare(buffer, st, flushEvents);
           buffer.splice(0, used);
+          behind = full && buffer.length > 0;
           if (buffer.length < MAX_BUFFERED_MESSAGES / 2) {
             resumeReader?.();
             resumeReader = undefined;
