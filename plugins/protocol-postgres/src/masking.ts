@@ -404,7 +404,9 @@ export class ResultMasker {
     if (s.kind === "null") return null;
     if (c.constant !== undefined) return c.constant;
     // Text columns: the runtime may mask the UTF-8 bytes without a decode and re-encode.
-    if (rt.maskValueUtf8 && c.typeOid !== OID.json && c.typeOid !== OID.jsonb && TEXTUAL.has(c.typeOid)) {
+    // A hash first goes through the memo below (repeated values cost one lookup) and
+    // takes this path once the memo has found the values mostly distinct.
+    if (rt.maskValueUtf8 && (s.kind !== "hash" || c.memo === null) && c.typeOid !== OID.json && c.typeOid !== OID.jsonb && TEXTUAL.has(c.typeOid)) {
       const b = rt.maskValueUtf8(raw, rule.entity, s);
       if (b !== undefined) return b;
     }
