@@ -11,6 +11,7 @@ import { AuditBatch, AuditEvent, AuditServiceService, Effect } from "@gatehouse/
 import { AuditPublisher, RpcError, Status, grpcClient, natsClient, resolveConfig, createLogger, type GatehouseConfig } from "@gatehouse/runtime";
 import { startAuditService, type AuditServiceHandle } from "./index.js";
 import { startNats, type TestNats } from "./testing/nats-server.js";
+import { commandEvent as fixtureEvent } from "./testing/events.js";
 
 let nats: TestNats;
 let nc: NatsConnection;
@@ -32,24 +33,12 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function commandEvent(session: string, seq: number): AuditEvent {
-  return AuditEvent.fromPartial({
-    id: `${session}:${seq}`,
-    timeUnixMicros: Date.now() * 1000,
-    sessionId: session,
-    connection: "prod",
-    protocol: "postgres",
+const commandEvent = (session: string, seq: number) =>
+  fixtureEvent(session, seq, {
     identity: { subject: "agent-1", name: "bot", groups: ["ci"], kind: "agent" },
-    body: {
-      $case: "command",
-      command: {
-        command: { id: `${session}:c${seq}`, sessionId: session, seq, text: `SELECT ${seq}`, statements: [{ kind: "select", action: "sql:select" }] },
-        decision: { effect: seq % 5 === 0 ? Effect.EFFECT_DENY : Effect.EFFECT_ALLOW, policyIds: ["p1"], reason: "r", policyVersion: "v1" },
-        decidedBy: "policy",
-      },
-    },
+    command: { statements: [{ kind: "select", action: "sql:select" }] },
+    decision: { effect: seq % 5 === 0 ? Effect.EFFECT_DENY : Effect.EFFECT_ALLOW, policyIds: ["p1"], reason: "r", policyVersion: "v1" },
   });
-}
 
 async function count(sql: string): Promise<number> {
   const r = await svc!.store.query(sql);

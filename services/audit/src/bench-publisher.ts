@@ -7,10 +7,11 @@
 // Without --nats it starts its own nats-server (JetStream, file storage, temp
 // dir) so the real audit stream is left alone.
 import { parseArgs } from "node:util";
-import { AuditEvent, Effect } from "@gatehouse/proto";
+import { Effect } from "@gatehouse/proto";
 import { AuditPublisher, ensureAuditStream } from "@gatehouse/runtime";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { startNats, type TestNats } from "./testing/nats-server.js";
+import { commandEvent } from "./testing/events.js";
 
 const { values } = parseArgs({
   options: { loops: { type: "string", default: "1,8" }, seconds: { type: "string", default: "5" }, nats: { type: "string" } },
@@ -18,24 +19,12 @@ const { values } = parseArgs({
 const loopCounts = String(values.loops).split(",").map(Number);
 const seconds = Number(values.seconds);
 
-function event(session: string, seq: number): AuditEvent {
-  return AuditEvent.fromPartial({
-    id: `${session}:${seq}`,
-    timeUnixMicros: Date.now() * 1000,
-    sessionId: session,
-    connection: "prod",
-    protocol: "postgres",
+const event = (session: string, seq: number) =>
+  commandEvent(session, seq, {
     identity: { subject: "bench-agent", name: "bench", groups: ["ci"], kind: "agent" },
-    body: {
-      $case: "command",
-      command: {
-        command: { id: `${session}:c${seq}`, sessionId: session, seq, text: "SELECT id, name FROM users WHERE id = $1", params: [{ text: "42" }], statements: [{ kind: "select", action: "sql:select", tables: ["users"] }] },
-        decision: { effect: Effect.EFFECT_ALLOW, policyIds: ["allow-read"], reason: "", policyVersion: "v1" },
-        decidedBy: "policy",
-      },
-    },
+    command: { text: "SELECT id, name FROM users WHERE id = $1", params: [{ text: "42" }], statements: [{ kind: "select", action: "sql:select", tables: ["users"] }] },
+    decision: { effect: Effect.EFFECT_ALLOW, policyIds: ["allow-read"], reason: "", policyVersion: "v1" },
   });
-}
 
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;

@@ -12,11 +12,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { AuditEvent, AuditServiceService, Effect } from "@gatehouse/proto";
+import { AuditServiceService, Effect } from "@gatehouse/proto";
 import { AuditPublisher, natsClient } from "@gatehouse/runtime";
 import { openAuditStore } from "@gatehouse/audit-store";
 import { generateSigningKeyFile, readCheckpoints, streamTail, verifyTrail } from "@gatehouse/audit-integrity";
-import { startNats, startProcess, repoRoot, type Proc, type TestNats } from "@gatehouse/testing";
+import { startNats, type Proc, type TestNats } from "@gatehouse/testing";
+import { commandEvent as fixtureEvent, startAuditProcess } from "./testing/events.js";
 
 const STOP_SECONDS = Number(process.env.GATEHOUSE_AUDIT_STOP_SECONDS ?? 60);
 let nats: TestNats;
@@ -50,32 +51,14 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function start(): Promise<Proc> {
-  return startProcess("audit", process.execPath, [join(repoRoot, "services/audit/dist/main.js"), "--config", configFile], {
-    ready: /"msg":"ready"/,
-    timeoutMs: 60_000,
-    env: { GATEHOUSE_LOG_LEVEL: "info" },
-  });
-}
+const start = () => startAuditProcess(configFile);
 
-function event(session: string, seq: number): AuditEvent {
-  return AuditEvent.fromPartial({
-    id: `${session}:${seq}`,
-    timeUnixMicros: Date.now() * 1000,
-    sessionId: session,
-    connection: "prod",
-    protocol: "postgres",
+const event = (session: string, seq: number) =>
+  fixtureEvent(session, seq, {
     identity: { subject: "agent-1", groups: ["ci"], kind: "agent" },
-    body: {
-      $case: "command",
-      command: {
-        command: { id: `${session}:c${seq}`, sessionId: session, seq, text: `UPDATE t SET v = ${seq} WHERE id = ${seq % 97}`, statements: [{ kind: "update", action: "sql:update", tables: ["t"] }] },
-        decision: { effect: Effect.EFFECT_ALLOW, policyIds: ["p1"], reason: "ok", policyVersion: "v1" },
-        decidedBy: "policy",
-      },
-    },
+    command: { text: `UPDATE t SET v = ${seq} WHERE id = ${seq % 97}`, statements: [{ kind: "update", action: "sql:update", tables: ["t"] }] },
+    decision: { effect: Effect.EFFECT_ALLOW, policyIds: ["p1"], reason: "ok", policyVersion: "v1" },
   });
-}
 
 /** `total` events from `sessions` concurrent sessions; onProgress sees the count published so far. */
 async function publish(prefix: string, total: number, sessions: number, onProgress: (n: number) => Promise<void> | void, paceMs = 0): Promise<number> {

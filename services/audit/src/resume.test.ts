@@ -8,9 +8,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { AuditEvent, AuditServiceService, Effect } from "@gatehouse/proto";
+import { AuditServiceService } from "@gatehouse/proto";
 import { AuditPublisher, natsClient } from "@gatehouse/runtime";
-import { startNats, startProcess, repoRoot, type Proc, type TestNats } from "@gatehouse/testing";
+import { startNats, type Proc, type TestNats } from "@gatehouse/testing";
+import { commandEvent, startAuditProcess } from "./testing/events.js";
 
 const EVENTS = 30_000; // ids "resume-tail-session:N": ~800 KB as one IN list
 let nats: TestNats;
@@ -35,23 +36,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const start = () =>
-  startProcess("audit", process.execPath, [join(repoRoot, "services/audit/dist/main.js"), "--config", configFile], { ready: /"msg":"ready"/, timeoutMs: 60_000, env: { GATEHOUSE_LOG_LEVEL: "info" } });
-
-function event(seq: number): AuditEvent {
-  const session = "resume-tail-session";
-  return AuditEvent.fromPartial({
-    id: `${session}:${seq}`,
-    timeUnixMicros: Date.now() * 1000,
-    sessionId: session,
-    connection: "prod",
-    protocol: "postgres",
-    body: {
-      $case: "command",
-      command: { command: { id: `${session}:c${seq}`, sessionId: session, seq, text: `SELECT ${seq}` }, decision: { effect: Effect.EFFECT_ALLOW, policyIds: ["p1"] }, decidedBy: "policy" },
-    },
-  });
-}
+const start = () => startAuditProcess(configFile);
+const event = (seq: number) => commandEvent("resume-tail-session", seq);
 
 async function commands(): Promise<number> {
   const res = await natsClient(nc, AuditServiceService, { timeoutMs: 30_000 }).query({ sql: "SELECT count() AS n FROM gatehouse.events WHERE type = 'command'", maxRows: 1, params: {} });
