@@ -43,19 +43,18 @@ export function hmacDigest(key: MaskKey, entity: EntityType, value: string): Buf
   return macFor(key).mac(prefixFor(entity), value);
 }
 
+/** Length in bytes of a hash token. */
+export const HASH_TOKEN_BYTES = 30;
+const tokenChars = Buffer.alloc(HASH_TOKEN_BYTES);
 const tokenMac = new Uint8Array(17);
-const tokenChars = Buffer.from("tok_" + "a".repeat(26), "latin1");
 const BASE32_CODES = Buffer.from(BASE32, "latin1");
 
 /** Stable token: "tok_" + 26 base32 chars (130 bits of the HMAC). */
 export function hashToken(value: string, entity: EntityType, key: MaskKey): string {
   macFor(key).macInto(prefixFor(entity), value, tokenMac);
-  tokenInto(tokenChars, 0);
+  tokenInto(tokenChars);
   return tokenChars.toString("latin1");
 }
-
-/** Length in bytes of a hash token. */
-export const HASH_TOKEN_BYTES = 30;
 
 /**
  * hashToken() of an ASCII value given as bytes, as the token's ASCII bytes (the
@@ -66,21 +65,21 @@ export function hashTokenAsciiBytes(raw: Uint8Array, entity: EntityType, key: Ma
   for (let i = 0; i < raw.length; i++) if (raw[i]! > 127) return undefined;
   macFor(key).macBytesInto(prefixFor(entity), raw, tokenMac);
   const out = Buffer.allocUnsafe(HASH_TOKEN_BYTES);
-  tokenInto(out, 0);
+  tokenInto(out);
   return out;
 }
 
 /** "tok_" + base32 of the first 130 bits of tokenMac, 5 bits per character, most significant first. */
-function tokenInto(out: Uint8Array, at: number): void {
-  out[at] = 116; // t
-  out[at + 1] = 111; // o
-  out[at + 2] = 107; // k
-  out[at + 3] = 95; // _
+function tokenInto(out: Uint8Array): void {
+  out[0] = 116; // t
+  out[1] = 111; // o
+  out[2] = 107; // k
+  out[3] = 95; // _
   for (let i = 0; i < 26; i++) {
     const bit = 5 * i;
     const byte = bit >> 3;
     const word = (tokenMac[byte]! << 8) | (tokenMac[byte + 1] ?? 0);
-    out[at + 4 + i] = BASE32_CODES[(word >>> (11 - (bit & 7))) & 31]!;
+    out[4 + i] = BASE32_CODES[(word >>> (11 - (bit & 7))) & 31]!;
   }
 }
 

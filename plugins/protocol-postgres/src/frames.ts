@@ -66,3 +66,45 @@ export class FrameReader {
     return merged;
   }
 }
+
+/**
+ * Frames waiting to be written, in order. A frame that directly follows the
+ * previous one in memory (slices of one upstream read, rows the masker rebuilt
+ * into one slab, a client's pipeline) extends it, so a run leaves as one buffer
+ * and one socket write; the buffer for a run is made only when taken.
+ */
+export class OutQueue {
+  private done: Buffer[] = [];
+  private run: ArrayBufferLike | undefined;
+  private runOff = 0;
+  private runLen = 0;
+
+  push(f: Buffer): void {
+    if (f.buffer === this.run && this.runOff + this.runLen === f.byteOffset) {
+      this.runLen += f.length;
+      return;
+    }
+    this.seal();
+    this.run = f.buffer;
+    this.runOff = f.byteOffset;
+    this.runLen = f.length;
+  }
+
+  get empty(): boolean {
+    return this.run === undefined && this.done.length === 0;
+  }
+
+  /** Everything queued, oldest first; the queue is empty afterwards. */
+  take(): Buffer[] {
+    this.seal();
+    const out = this.done;
+    this.done = [];
+    return out;
+  }
+
+  private seal(): void {
+    if (this.run === undefined) return;
+    this.done.push(Buffer.from(this.run, this.runOff, this.runLen));
+    this.run = undefined;
+  }
+}

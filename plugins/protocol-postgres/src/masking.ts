@@ -74,6 +74,8 @@ interface ColumnMask {
   scan: boolean;
   typeOid: number;
   binary: boolean;
+  /** The cell is the value's UTF-8 text in either format (text types other than JSON). */
+  utf8: boolean;
   /** Evidence counter of a whole-value rule (incremented per masked value). */
   counter?: MaskCount;
   /** The masked cell when it does not depend on the value (redact, null): computed once. */
@@ -189,6 +191,7 @@ export class ResultMasker {
         scan,
         typeOid: fd.typeOid,
         binary: fd.format === 1,
+        utf8: TEXTUAL.has(fd.typeOid) && fd.typeOid !== OID.json,
       });
       masked++;
     });
@@ -406,7 +409,7 @@ export class ResultMasker {
     // Text columns: the runtime may mask the UTF-8 bytes without a decode and re-encode.
     // A hash first goes through the memo below (repeated values cost one lookup) and
     // takes this path once the memo has found the values mostly distinct.
-    if (rt.maskValueUtf8 && (s.kind !== "hash" || c.memo === null) && c.typeOid !== OID.json && c.typeOid !== OID.jsonb && TEXTUAL.has(c.typeOid)) {
+    if (c.utf8 && rt.maskValueUtf8 && (s.kind !== "hash" || c.memo === null)) {
       const b = rt.maskValueUtf8(raw, rule.entity, s);
       if (b !== undefined) return b;
     }

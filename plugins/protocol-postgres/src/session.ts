@@ -8,7 +8,7 @@ import { Command, Effect, type ApprovalRef, type Connection, type Identity } fro
 import { DependencyError, type ApprovalOutcome, type DecisionResult, type GatewayContext } from "@gatehouse/plugin-sdk";
 import type { Logger, UpstreamConfig } from "@gatehouse/runtime";
 import { auditParams, PROTOCOL, SessionAudit } from "./audit.js";
-import { FrameReader } from "./frames.js";
+import { FrameReader, OutQueue } from "./frames.js";
 import { parseRowDescription, type Field, type ResultMasker } from "./masking.js";
 import { SqlRecorder, type EndReason, type RecQ } from "./recording.js";
 import { describePortal, maskerFor, maskingEvents, prefetchCatalog, prepareCopies, type MaskingSetup } from "./masking-session.js";
@@ -130,8 +130,8 @@ export class Session {
   private readonly statements = new Map<string, Prepared>();
   private readonly portals = new Map<string, Portal>();
 
-  private clientOut: Buffer[] = [];
-  private upOut: Buffer[] = [];
+  private readonly clientOut = new OutQueue();
+  private readonly upOut = new OutQueue();
   /** upOut holds a message that makes the upstream produce results (Query, Execute, Sync...). */
   private upOutHasWork = false;
   private pumping = false;
@@ -654,15 +654,14 @@ export class Session {
   }
 
   private forward(f: Buffer): void {
-    appendContiguous(this.upOut, f);
+    this.upOut.push(f);
     const t = f[0];
     if (t !== T.Parse && t !== T.Bind && t !== T.Describe && t !== T.Close) this.upOutHasWork = true;
   }
 
   private flushUpstream(): void {
-    if (this.upOut.length === 0 || this.closed) return;
-    const out = this.upOut;
-    this.upOut = [];
+    if (this.upOut.empty || this.closed) return;
+    const out = this.upOut.take();
     this.upOutHasWork = false;
     let ok = true;
     if (out.length === 1) ok = this.up.write(out[0]!);
@@ -740,36 +739,14 @@ export class Session {
   private onUpstreamData(chunk: Buffer): void {
     if (this.closed) return;
     this.upReader.push(chunk);
-    // Frames that lie next to each other in memory (slices of one upstream read, or
-    // rows the masker rebuilt into one slab) leave as one buffer: one view per run
-    // instead of one per row, and one socket write.
-    let run: ArrayBufferLike | undefined;
-    let runOff = 0;
-    let runLen = 0;
-    const emit = () => {
-      if (run === undefined) return;
-      this.clientOut.push(Buffer.from(run, runOff, runLen));
-      run = undefined;
-    };
     for (let f = this.upReader.next(); f; f = this.upReader.next()) {
       const h = this.head;
       const out = this.maskFrame(f);
-      if (out) {
-        if (out.buffer === run && runOff + runLen === out.byteOffset) runLen += out.length;
-        else {
-          emit();
-          run = out.buffer;
-          runOff = out.byteOffset;
-          runLen = out.length;
-        }
-      }
+      if (out) this.clientOut.push(out);
       if (this.rec) this.recordFrame(out, f, h);
-      // Only row frames are sure to add nothing to clientOut themselves.
-      if (f[0] !== T.DataRow && f[0] !== T.CopyData) emit();
       this.onUpstreamFrame(f);
       if (this.closed) return;
     }
-    emit();
     this.flushClient();
   }
 
@@ -978,9 +955,8 @@ export class Session {
 
   private flushClient(): void {
     this.rec?.flush();
-    if (this.clientOut.length === 0 || this.closed || this.client.destroyed) return;
-    const out = this.clientOut;
-    this.clientOut = [];
+    if (this.clientOut.empty || this.closed || this.client.destroyed) return;
+    const out = this.clientOut.take();
     let ok = true;
     if (out.length === 1) ok = this.client.write(out[0]!);
     else {
@@ -1006,7 +982,6 @@ function newTrack(id: string, masker?: ResultMasker): Track {
   return { id, start: performance.now(), rows: 0, stmtRows: 0, bytes: 0, tag: "", errorCode: "", errorMessage: "", masker };
 }
 
-/** Push `f`, merging it with the previous buffer when they are adjacent views of the same memory. */
 /** The decision an approved command runs under (for result masking): the policy's, allowed. */
 function approvedDecision(d: DecisionResult): DecisionResult {
   return { ...d, decision: { ...d.decision, effect: Effect.EFFECT_ALLOW } };
@@ -1044,12 +1019,4 @@ function endReason(reason: string): EndReason {
   if (reason.startsWith("upstream")) return "upstream_closed";
   if (reason === "listener stopped") return "shutdown";
   return "error";
-}
-
-/** Push f, merged into the last buffer when it directly follows it in memory (one write for a pipeline). */
-function appendContiguous(out: Buffer[], f: Buffer): void {
-  const last = out[out.length - 1];
-  if (last && last.buffer === f.buffer && last.byteOffset + last.length === f.byteOffset) {
-    out[out.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + f.length);
-  } else out.push(f);
 }
