@@ -42,10 +42,11 @@ import {
 } from "@gatehouse/audit-integrity";
 import { eventRows } from "@gatehouse/audit-store";
 import type { Logger } from "@gatehouse/runtime";
+import { takePending } from "./pull.js";
 import { WriterLock } from "./writer-lock.js";
 
 const RECENT_IDS = 100_000;
-// Messages fetched ahead of the writer; the reader stops pulling above this.
+// Messages taken from the stream per pull at most (a backlog is read in pulls of this size).
 const MAX_BUFFERED_MESSAGES = 5000;
 
 /** Event ids per resume query (each id ~15-50 bytes quoted; well under max_query_size). */
@@ -60,7 +61,7 @@ export interface WriterOptions {
   flushEvents?: number;
   flushMs?: number;
   lockTtlMs?: number;
-  /** Messages each pull asks JetStream for (audit.batchSize). */
+  /** Most messages one pull takes from the stream (audit.batchSize). */
   fetchMessages?: number;
 }
 
@@ -338,27 +339,8 @@ export async function startWriter(nc: NatsConnection, store: AuditStore, log: Lo
     stats.sealedPos = st.sealedPos;
     log.info({ chainPos: st.pos, sealedPos: st.sealedPos, fromStreamSeq: Math.max(1, st.resumeSeq) }, "audit writer active; chaining from the store's last event");
     const consumer = await js.consumers.get(opts.stream, st.resumeSeq > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: st.resumeSeq } : { deliver_policy: DeliverPolicy.All });
-    const messages = await consumer.consume({ max_messages: opts.fetchMessages ?? 1000 });
-    current = messages;
     const buffer: JsMsg[] = [];
     let inflight: Promise<void> | undefined;
-    let reading: Error | undefined;
-    let resumeReader: (() => void) | undefined;
-    const reader = (async () => {
-      try {
-        for await (const m of messages) {
-          buffer.push(m);
-          if (buffer.length >= MAX_BUFFERED_MESSAGES) {
-            wake?.();
-            // Back-pressure: stop pulling until the writer took the buffer.
-            await new Promise<void>((r) => (resumeReader = r));
-          }
-        }
-      } catch (e) {
-        reading = e as Error;
-      }
-      wake?.();
-    })();
     try {
       // When the last flush started: flushes are at least flushMs apart unless a
       // backlog fills the buffer. Each insert has a fixed cost in ClickHouse (a part
@@ -369,8 +351,7 @@ export async function startWriter(nc: NatsConnection, store: AuditStore, log: Lo
       // The last flush took a full flushEvents and left messages behind: a backlog.
       let behind = false;
       while (!stopping) {
-        const backlog = behind || buffer.length >= MAX_BUFFERED_MESSAGES / 2;
-        const wait = buffer.length === 0 ? flushMs : backlog ? 0 : flushMs - (performance.now() - lastFlushAt);
+        const wait = behind ? 0 : flushMs - (performance.now() - lastFlushAt);
         if (wait > 0) {
           await new Promise<void>((r) => {
             wake = r;
@@ -379,19 +360,19 @@ export async function startWriter(nc: NatsConnection, store: AuditStore, log: Lo
           wake = undefined;
         }
         if (stopping) break;
-        if (reading) throw reading;
+        // What the stream holds now, in one pull (pull.ts).
+        const room = Math.min(opts.fetchMessages ?? MAX_BUFFERED_MESSAGES, MAX_BUFFERED_MESSAGES - buffer.length);
+        const taken = room > 0 ? await takePending(consumer, room, undefined, (p) => (current = p)) : { msgs: [], more: true };
+        for (const m of taken.msgs) buffer.push(m);
+        if (stopping) break;
+        lastFlushAt = performance.now();
         if (buffer.length > 0) {
           // Pipeline: chain and build the next rows while ClickHouse (its own
           // threads) inserts the previous ones. Inserts stay strictly in order.
           const t0 = performance.now();
-          lastFlushAt = t0;
           const { rows, used, full } = prepare(buffer, st, flushEvents);
           buffer.splice(0, used);
-          behind = full && buffer.length > 0;
-          if (buffer.length < MAX_BUFFERED_MESSAGES / 2) {
-            resumeReader?.();
-            resumeReader = undefined;
-          }
+          behind = (full && buffer.length > 0) || taken.more;
           const t1 = performance.now();
           if (inflight) await inflight;
           const t2 = performance.now();
@@ -404,8 +385,9 @@ export async function startWriter(nc: NatsConnection, store: AuditStore, log: Lo
           inflight.catch(() => undefined);
           // Seal only between flushes when nothing else is waiting.
           if (buffer.length > 0 && st.pending.length < checkpointEvents) continue;
-        } else if (inflight) {
-          await inflight;
+        } else {
+          behind = false;
+          if (inflight) await inflight;
           inflight = undefined;
         }
         await seal(st);
@@ -417,10 +399,7 @@ export async function startWriter(nc: NatsConnection, store: AuditStore, log: Lo
       if (await lock.ensure()) await seal(st, true).catch((e: unknown) => log.warn({ err: (e as Error).message }, "could not seal the last checkpoint on stop"));
     } finally {
       if (inflight) await inflight.catch(() => undefined);
-      resumeReader?.();
-      await messages.close().catch(() => undefined);
       current = undefined;
-      await reader;
     }
   }
 
