@@ -131,6 +131,8 @@ export class Session {
   private readonly portals = new Map<string, Portal>();
 
   private readonly clientOut = new OutQueue();
+  /** Results finished during the current upstream read, recorded once the client has them. */
+  private finishing: Array<{ tr: Track; over: Partial<Pick<Track, "errorCode" | "errorMessage" | "tag">>; end: number }> | undefined;
   private readonly upOut = new OutQueue();
   /** upOut holds a message that makes the upstream produce results (Query, Execute, Sync...). */
   private upOutHasWork = false;
@@ -663,13 +665,7 @@ export class Session {
     if (this.upOut.empty || this.closed) return;
     const out = this.upOut.take();
     this.upOutHasWork = false;
-    let ok = true;
-    if (out.length === 1) ok = this.up.write(out[0]!);
-    else {
-      this.up.cork();
-      for (const b of out) ok = this.up.write(b);
-      this.up.uncork();
-    }
+    const ok = writeAll(this.up, out);
     if (!ok && !this.clientPausedForUp) {
       this.clientPausedForUp = true;
       this.client.pause();
@@ -738,6 +734,8 @@ export class Session {
 
   private onUpstreamData(chunk: Buffer): void {
     if (this.closed) return;
+    // Results finished in this read are recorded after the client has them (flushClient).
+    this.finishing ??= [];
     this.upReader.push(chunk);
     for (let f = this.upReader.next(); f; f = this.upReader.next()) {
       const h = this.head;
@@ -848,14 +846,18 @@ export class Session {
     throw new Error(`upstream sent ${typeName(t)} while ${this.head ? `expecting a response to ${this.head.k}` : "no response was expected"}`);
   }
 
-  private finishTrack(tr: Track, over: Partial<Pick<Track, "errorCode" | "errorMessage" | "tag">>): void {
+  private finishTrack(tr: Track, over: Partial<Pick<Track, "errorCode" | "errorMessage" | "tag">>, end = performance.now()): void {
+    if (this.finishing) {
+      this.finishing.push({ tr, over, end });
+      return;
+    }
     const refusal = tr.masker?.refusal;
     this.ctx.recordLater(
       this.audit.result({
         commandId: tr.id,
         rows: tr.rows,
         bytes: tr.bytes,
-        durationMicros: Math.round((performance.now() - tr.start) * 1000),
+        durationMicros: Math.round((end - tr.start) * 1000),
         errorCode: over.errorCode ?? (refusal ? "0A000" : tr.errorCode),
         errorMessage: over.errorMessage ?? (refusal ? `gatehouse: ${refusal}` : tr.errorMessage),
         statusTag: over.tag ?? tr.tag,
@@ -953,20 +955,20 @@ export class Session {
     else if (bytes[0] === T.NoticeResponse) rec.notice(parseErrorFields(bytes));
   }
 
+  /** Send what the client is owed, then the bookkeeping that can wait for it (recording lines, result events). */
   private flushClient(): void {
-    this.rec?.flush();
-    if (this.clientOut.empty || this.closed || this.client.destroyed) return;
-    const out = this.clientOut.take();
-    let ok = true;
-    if (out.length === 1) ok = this.client.write(out[0]!);
-    else {
-      this.client.cork();
-      for (const b of out) ok = this.client.write(b);
-      this.client.uncork();
+    if (!this.clientOut.empty && !this.closed && !this.client.destroyed) {
+      const ok = writeAll(this.client, this.clientOut.take());
+      if (!ok && !this.upPausedForClient && !this.closed) {
+        this.upPausedForClient = true;
+        this.up.pause();
+      }
     }
-    if (!ok && !this.upPausedForClient && !this.closed) {
-      this.upPausedForClient = true;
-      this.up.pause();
+    this.rec?.flush();
+    const done = this.finishing;
+    if (done) {
+      this.finishing = undefined;
+      for (const f of done) this.finishTrack(f.tr, f.over, f.end);
     }
   }
 
@@ -976,6 +978,16 @@ export class Session {
       this.up.resume();
     }
   }
+}
+
+/** Write buffers to a socket in one system call; false when it wants a drain. */
+function writeAll(sock: Socket, out: Buffer[]): boolean {
+  if (out.length === 1) return sock.write(out[0]!);
+  let ok = true;
+  sock.cork();
+  for (const b of out) ok = sock.write(b);
+  sock.uncork();
+  return ok;
 }
 
 function newTrack(id: string, masker?: ResultMasker): Track {

@@ -8,7 +8,6 @@
 // does not. Only the holder of the audit writer lease copies (checked before
 // every insert), so two audit services never insert the same chunks.
 import { DeliverPolicy, jetstream, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
-import { takePending } from "./pull.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { AuditStore, RecordingChunkRow } from "@gatehouse/audit-store";
 import { ensureRecordingStream, RECORDING_STREAM, type Logger } from "@gatehouse/runtime";
@@ -79,30 +78,39 @@ export function startRecordingCopier(nc: NatsConnection, store: AuditStore, log:
     stats.lastStreamSeq = from;
     log.info({ fromStreamSeq: from + 1 }, "recording copier active; copying from the store's last chunk");
     const consumer = await js.consumers.get(stream, from > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from + 1 } : { deliver_policy: DeliverPolicy.All });
+    const messages = await consumer.consume({ max_bytes: 8 * 1024 * 1024 });
+    current = messages;
     const buffer: JsMsg[] = [];
     let bufferedBytes = 0;
-    let more = false;
-    let lastFlushAt = 0;
+    let reading: Error | undefined;
+    let resumeReader: (() => void) | undefined;
+    const reader = (async () => {
+      try {
+        for await (const m of messages) {
+          buffer.push(m);
+          bufferedBytes += m.data.length;
+          if (buffer.length >= maxChunks || bufferedBytes >= maxBytes) {
+            wake?.();
+            // Back-pressure: stop pulling until the buffer was inserted.
+            await new Promise<void>((r) => (resumeReader = r));
+          }
+        }
+      } catch (e) {
+        reading = e as Error;
+      }
+      wake?.();
+    })();
     try {
       while (!stopping) {
-        const wait = more ? 0 : flushMs - (performance.now() - lastFlushAt);
-        if (wait > 0) {
+        if (buffer.length < maxChunks && bufferedBytes < maxBytes) {
           await new Promise<void>((r) => {
             wake = r;
-            setTimeout(r, wait);
+            setTimeout(r, flushMs);
           });
           wake = undefined;
         }
         if (stopping) break;
-        // What the stream holds now, in one pull (pull.ts).
-        const roomChunks = maxChunks - buffer.length;
-        const roomBytes = maxBytes - bufferedBytes;
-        const taken = roomChunks > 0 && roomBytes > 0 ? await takePending(consumer, roomChunks, roomBytes, (p) => (current = p)) : { msgs: [], bytes: 0, more: true };
-        for (const m of taken.msgs) buffer.push(m);
-        bufferedBytes += taken.bytes;
-        more = taken.more;
-        lastFlushAt = performance.now();
-        if (stopping) break;
+        if (reading) throw reading;
         if (buffer.length === 0) {
           if (!(await opts.isLeader())) throw new NotLeader("the audit writer lease is held elsewhere");
           continue;
@@ -115,12 +123,16 @@ export function startRecordingCopier(nc: NatsConnection, store: AuditStore, log:
         await store.insertRecordingChunks(rows);
         buffer.splice(0, n);
         bufferedBytes -= bytes;
-        more ||= buffer.length > 0;
         stats.chunksCopied += n;
         stats.lastStreamSeq = rows[rows.length - 1]!.streamSeq;
+        resumeReader?.();
+        resumeReader = undefined;
       }
     } finally {
+      resumeReader?.();
+      await messages.close().catch(() => undefined);
       current = undefined;
+      await reader;
     }
   }
 

@@ -362,7 +362,7 @@ export async function startWriter(nc: NatsConnection, store: AuditStore, log: Lo
         if (stopping) break;
         // What the stream holds now, in one pull (pull.ts).
         const room = Math.min(opts.fetchMessages ?? MAX_BUFFERED_MESSAGES, MAX_BUFFERED_MESSAGES - buffer.length);
-        const taken = room > 0 ? await takePending(consumer, room, undefined, (p) => (current = p)) : { msgs: [], more: true };
+        const taken = room > 0 ? await takePending(consumer, room, (p) => (current = p)) : { msgs: [], more: true };
         for (const m of taken.msgs) buffer.push(m);
         if (stopping) break;
         lastFlushAt = performance.now();
