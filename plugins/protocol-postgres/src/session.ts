@@ -52,6 +52,9 @@ interface Track {
   colsWritten?: boolean;
 }
 
+/** How a result ended, where it differs from what the track collected. */
+type TrackOutcome = Partial<Pick<Track, "errorCode" | "errorMessage" | "tag">>;
+
 type Entry =
   | { k: "query"; group: number; track: Track }
   | { k: "execute"; group: number; track: Track }
@@ -131,8 +134,9 @@ export class Session {
   private readonly portals = new Map<string, Portal>();
 
   private readonly clientOut = new OutQueue();
-  /** Results finished during the current upstream read, recorded once the client has them. */
-  private finishing: Array<{ tr: Track; over: Partial<Pick<Track, "errorCode" | "errorMessage" | "tag">>; end: number }> | undefined;
+  /** During an upstream read: results finished in it, recorded once the client has them (flushClient). */
+  private deferFinish = false;
+  private readonly finished: Array<{ tr: Track; over: TrackOutcome; end: number }> = [];
   private readonly upOut = new OutQueue();
   /** upOut holds a message that makes the upstream produce results (Query, Execute, Sync...). */
   private upOutHasWork = false;
@@ -734,8 +738,7 @@ export class Session {
 
   private onUpstreamData(chunk: Buffer): void {
     if (this.closed) return;
-    // Results finished in this read are recorded after the client has them (flushClient).
-    this.finishing ??= [];
+    this.deferFinish = true;
     this.upReader.push(chunk);
     for (let f = this.upReader.next(); f; f = this.upReader.next()) {
       const h = this.head;
@@ -846,9 +849,9 @@ export class Session {
     throw new Error(`upstream sent ${typeName(t)} while ${this.head ? `expecting a response to ${this.head.k}` : "no response was expected"}`);
   }
 
-  private finishTrack(tr: Track, over: Partial<Pick<Track, "errorCode" | "errorMessage" | "tag">>, end = performance.now()): void {
-    if (this.finishing) {
-      this.finishing.push({ tr, over, end });
+  private finishTrack(tr: Track, over: TrackOutcome, end = performance.now()): void {
+    if (this.deferFinish) {
+      this.finished.push({ tr, over, end });
       return;
     }
     const refusal = tr.masker?.refusal;
@@ -959,16 +962,16 @@ export class Session {
   private flushClient(): void {
     if (!this.clientOut.empty && !this.closed && !this.client.destroyed) {
       const ok = writeAll(this.client, this.clientOut.take());
-      if (!ok && !this.upPausedForClient && !this.closed) {
+      if (!ok && !this.upPausedForClient) {
         this.upPausedForClient = true;
         this.up.pause();
       }
     }
     this.rec?.flush();
-    const done = this.finishing;
-    if (done) {
-      this.finishing = undefined;
-      for (const f of done) this.finishTrack(f.tr, f.over, f.end);
+    if (this.deferFinish) {
+      this.deferFinish = false;
+      for (const f of this.finished) this.finishTrack(f.tr, f.over, f.end);
+      this.finished.length = 0;
     }
   }
 

@@ -342,16 +342,17 @@ export async function startWriter(nc: NatsConnection, store: AuditStore, log: Lo
     const buffer: JsMsg[] = [];
     let inflight: Promise<void> | undefined;
     try {
-      // When the last flush started: flushes are at least flushMs apart unless a
-      // backlog fills the buffer. Each insert has a fixed cost in ClickHouse (a part
+      // When the stream was last read: reads (and so inserts) are at least flushMs
+      // apart unless there is a backlog. Each insert has a fixed cost in ClickHouse (a part
       // per table and per materialized view, later merged) far above its per-row
       // cost, so back-to-back small inserts would take a core away from the data
       // path; one insert per flushMs keeps the cost per event low at any rate.
-      let lastFlushAt = 0;
-      // The last flush took a full flushEvents and left messages behind: a backlog.
+      let lastReadAt = 0;
+      // A backlog: the last pull left messages in the stream, or the last flush took
+      // a full flushEvents and left messages in the buffer.
       let behind = false;
       while (!stopping) {
-        const wait = behind ? 0 : flushMs - (performance.now() - lastFlushAt);
+        const wait = behind ? 0 : flushMs - (performance.now() - lastReadAt);
         if (wait > 0) {
           await new Promise<void>((r) => {
             wake = r;
@@ -365,7 +366,7 @@ export async function startWriter(nc: NatsConnection, store: AuditStore, log: Lo
         const taken = room > 0 ? await takePending(consumer, room, (p) => (current = p)) : { msgs: [], more: true };
         for (const m of taken.msgs) buffer.push(m);
         if (stopping) break;
-        lastFlushAt = performance.now();
+        lastReadAt = performance.now();
         if (buffer.length > 0) {
           // Pipeline: chain and build the next rows while ClickHouse (its own
           // threads) inserts the previous ones. Inserts stay strictly in order.
