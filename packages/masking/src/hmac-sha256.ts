@@ -172,6 +172,14 @@ export class HmacSha256 {
     for (let i = 0; i < len; i++) out[i] = (st[i >> 2]! >>> (24 - 8 * (i & 3))) & 0xff;
   }
 
+  /** Inner then outer midstate (16 words), for the batched WebAssembly HMAC (hash-batch.ts). */
+  midstates(): Int32Array {
+    const m = new Int32Array(16);
+    m.set(this.inner, 0);
+    m.set(this.outer, 8);
+    return m;
+  }
+
   /** The whole 32-byte MAC as a new Buffer. */
   mac(prefix: Uint8Array, value: string): Buffer {
     const out = Buffer.allocUnsafe(32);

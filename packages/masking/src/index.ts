@@ -7,3 +7,4 @@ export * from "./types-pg.js";
 export * from "./key.js";
 export * from "./plan.js";
 export * from "./plugins.js";
+export * from "./hash-batch.js";

@@ -25,13 +25,15 @@ export function base32(buf: Uint8Array): string {
 const macs = new WeakMap<Buffer, HmacSha256>();
 const prefixes = new Map<string, Buffer>();
 
-function macFor(key: MaskKey): HmacSha256 {
+/** The HMAC of a key with its midstates computed (one per key secret). */
+export function macForKey(key: MaskKey): HmacSha256 {
   let m = macs.get(key.secret);
   if (!m) macs.set(key.secret, (m = new HmacSha256(key.secret)));
   return m;
 }
 
-function prefixFor(entity: EntityType): Buffer {
+/** The bytes "<entity>\0" a hash token's MAC covers before the value. */
+export function prefixFor(entity: EntityType): Buffer {
   let p = prefixes.get(entity);
   if (!p) prefixes.set(entity, (p = Buffer.from(entity + "\0", "utf8")));
   return p;
@@ -40,7 +42,7 @@ function prefixFor(entity: EntityType): Buffer {
 /** HMAC-SHA256(key, entity || 0x00 || value). The entity is bound in so equal strings of
  *  different kinds do not collide, while the same email in two tables still joins. */
 export function hmacDigest(key: MaskKey, entity: EntityType, value: string): Buffer {
-  return macFor(key).mac(prefixFor(entity), value);
+  return macForKey(key).mac(prefixFor(entity), value);
 }
 
 /** Length in bytes of a hash token. */
@@ -51,8 +53,8 @@ const BASE32_CODES = Buffer.from(BASE32, "latin1");
 
 /** Stable token: "tok_" + 26 base32 chars (130 bits of the HMAC). */
 export function hashToken(value: string, entity: EntityType, key: MaskKey): string {
-  macFor(key).macInto(prefixFor(entity), value, tokenMac);
-  tokenInto(tokenChars);
+  macForKey(key).macInto(prefixFor(entity), value, tokenMac);
+  tokenFromMac(tokenMac, tokenChars, 0);
   return tokenChars.toString("latin1");
 }
 
@@ -63,23 +65,23 @@ export function hashToken(value: string, entity: EntityType, key: MaskKey): stri
  */
 export function hashTokenAsciiBytes(raw: Uint8Array, entity: EntityType, key: MaskKey): Buffer | undefined {
   for (let i = 0; i < raw.length; i++) if (raw[i]! > 127) return undefined;
-  macFor(key).macBytesInto(prefixFor(entity), raw, tokenMac);
+  macForKey(key).macBytesInto(prefixFor(entity), raw, tokenMac);
   const out = Buffer.allocUnsafe(HASH_TOKEN_BYTES);
-  tokenInto(out);
+  tokenFromMac(tokenMac, out, 0);
   return out;
 }
 
-/** "tok_" + base32 of the first 130 bits of tokenMac, 5 bits per character, most significant first. */
-function tokenInto(out: Uint8Array): void {
-  out[0] = 116; // t
-  out[1] = 111; // o
-  out[2] = 107; // k
-  out[3] = 95; // _
+/** "tok_" + base32 of the first 130 bits of `mac` (17 bytes), 5 bits per character, most significant first, at out[at..]. */
+export function tokenFromMac(mac: Uint8Array, out: Uint8Array, at: number): void {
+  out[at] = 116; // t
+  out[at + 1] = 111; // o
+  out[at + 2] = 107; // k
+  out[at + 3] = 95; // _
   for (let i = 0; i < 26; i++) {
     const bit = 5 * i;
     const byte = bit >> 3;
-    const word = (tokenMac[byte]! << 8) | (tokenMac[byte + 1] ?? 0);
-    out[4 + i] = BASE32_CODES[(word >>> (11 - (bit & 7))) & 31]!;
+    const word = (mac[byte]! << 8) | (mac[byte + 1] ?? 0);
+    out[at + 4 + i] = BASE32_CODES[(word >>> (11 - (bit & 7))) & 31]!;
   }
 }
 

@@ -47,6 +47,40 @@ describe("frame codec", () => {
     assert.equal(f.buffer, all.buffer);
   });
 
+  it("takes runs of one frame type inside a chunk, and leaves the rest to next(), however the stream is chunked", () => {
+    const row = (i: number) => fe.raw("D", Buffer.concat([Buffer.from([0, 1, 0, 0, 0, String(i).length]), Buffer.from(String(i))]));
+    const stream = [fe.raw("T", Buffer.from("desc")), ...Array.from({ length: 40 }, (_, i) => row(i)), fe.raw("C", Buffer.from("SELECT 40\0")), row(99)];
+    const all = Buffer.concat(stream);
+    let seed = 11;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let round = 0; round < 30; round++) {
+      const r = new FrameReader(1 << 20, "upstream");
+      const got: Buffer[] = [];
+      let runs = 0;
+      for (let i = 0; i < all.length; ) {
+        const n = 1 + Math.floor(rand() * 120);
+        r.push(all.subarray(i, i + n));
+        i += n;
+        for (;;) {
+          const run = r.takeRun(0x44);
+          if (run) {
+            runs++;
+            const before = got.length;
+            for (let p = run.start; p < run.end; p += 1 + run.buf.readInt32BE(p + 1)) got.push(Buffer.from(run.buf.subarray(p, p + 1 + run.buf.readInt32BE(p + 1))));
+            assert.equal(got.length - before, run.count);
+            continue;
+          }
+          const f = r.next();
+          if (!f) break;
+          got.push(Buffer.from(f));
+        }
+      }
+      assert.deepEqual(got, stream, `round ${round}`);
+      assert.equal(r.buffered, 0);
+      assert.ok(runs > 0, "some rows came as runs");
+    }
+  });
+
   it("rejects bad lengths and oversized frames", () => {
     const r = new FrameReader(100, "client");
     r.push(Buffer.from([0x51, 0, 0, 0, 2]));

@@ -3,6 +3,14 @@
 // it; a frame spanning chunks is assembled once, when all its bytes are there.
 import { ProtocolError, typeName } from "./protocol.js";
 
+/** Frames buf[start..end) of one type, `count` of them, back to back. */
+export interface FrameRun {
+  buf: Buffer;
+  start: number;
+  end: number;
+  count: number;
+}
+
 export class FrameReader {
   private parts: Buffer[] = [];
   /** Offset of the first unread byte in parts[0]. */
@@ -47,6 +55,34 @@ export class FrameReader {
       this.pos = 0;
     }
     return f;
+  }
+
+  /**
+   * Consecutive complete frames of `type` at the read position that lie inside
+   * one received chunk, consumed at once: a bulk result's DataRows without a view
+   * per frame. Undefined when the next frame is of another type or spans chunks
+   * (next() then returns it as usual).
+   */
+  takeRun(type: number): FrameRun | undefined {
+    const head = this.parts[0];
+    if (head === undefined) return undefined;
+    const start = this.pos;
+    let p = start;
+    let count = 0;
+    while (head.length - p >= 5 && head[p] === type) {
+      const len = head.readInt32BE(p + 1);
+      // Invalid lengths are left to next(), which reports them.
+      if (len < 4 || len - 4 > this.maxFrame || head.length - p < len + 1) break;
+      p += len + 1;
+      count++;
+    }
+    if (count === 0) return undefined;
+    this.avail -= p - start;
+    if (p === head.length) {
+      this.parts.shift();
+      this.pos = 0;
+    } else this.pos = p;
+    return { buf: head, start, end: p, count };
   }
 
   /** Everything not yet returned (used when handing a socket over). */

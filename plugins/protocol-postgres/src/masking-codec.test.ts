@@ -7,7 +7,7 @@ import { encodeTyped, escapeText, OID, ResultMasker, splitCsv, splitText } from 
 import { copySource } from "./masking-session.js";
 import { compilePlan } from "./masking-plan.js";
 import { T } from "./protocol.js";
-import { applyStrategy, generateMaskKey, hashTokenAsciiBytes, partialMaskAsciiBytes } from "@gatehouse/masking";
+import { applyStrategy, generateMaskKey, HASH_TOKEN_BYTES, hashTokenAsciiBytes, hashTokenBatch, partialMaskAsciiBytes } from "@gatehouse/masking";
 
 describe("COPY rows", () => {
   it("csv: quotes, doubled quotes, commas and NULL vs empty string", () => {
@@ -103,40 +103,68 @@ describe("DataRow rewriting", () => {
     assert.deepEqual(cells(nulls), ["00000005", null, null, null, null]);
     assert.deepEqual(m.summary().map((c) => [c.column, c.strategy, c.count]), [["email", "redact", 1], ["n", "hash", 1], ["gone", "null", 1]]);
   });
-  it("byte-level partial and hash (with the memo, then without it) give exactly the text path's cells over a long result", () => {
-    const key = generateMaskKey();
-    const real: MaskingRuntime = {
-      keyId: key.id,
-      maskValue: (v, e, s) => applyStrategy(v, e, s.kind === "partial" ? { kind: "partial", keepLast: s.keepLast ?? 4 } : ({ kind: s.kind } as never), key),
-      maskValueUtf8: (v, e, s) => (s.kind === "partial" ? partialMaskAsciiBytes(v, e, s.keepLast ?? 4) : s.kind === "hash" ? hashTokenAsciiBytes(v, e, key) : undefined),
-      replaceTyped: () => "7",
-      maskText: (t) => ({ text: t, actions: [] }),
-    };
-    const plan = compilePlan({
-      columns: [
-        { match: { table: "", column: "email", columnPattern: "", tag: "" }, entity: "EMAIL", strategy: { kind: 2, keepLast: 0 }, scan: false },
-        { match: { table: "", column: "ssn", columnPattern: "", tag: "" }, entity: "US_SSN", strategy: { kind: 3, keepLast: 0 }, scan: false },
-        { match: { table: "", column: "card", columnPattern: "", tag: "" }, entity: "CREDIT_CARD", strategy: { kind: 2, keepLast: 4 }, scan: false },
-      ],
-      text: [],
-      policyIds: [],
-    })!;
-    const m = new ResultMasker({ plan, runtime: real, catalog: undefined, tags: {} });
-    m.rewrite(rowDescription([["email", OID.text, 0], ["ssn", OID.varchar, 1], ["card", OID.text, 0], ["tail", OID.text, 0]]));
-    const sent: Buffer[] = [];
-    const want: (string | null)[][] = [];
-    // More distinct values than the memo holds (4096), a few of them not ASCII.
-    for (let i = 0; i < 6000; i++) {
-      const email = i % 997 === 0 ? `jö${i}@exämple.org` : `user${i}@example.com`;
-      const ssn = i % 1009 === 0 ? `１２３-${i}` : String(100000000 + i);
-      const card = `4111-1111-${String(i).padStart(4, "0")}-1234`;
-      const tail = `row ${i}`;
-      sent.push(m.rewrite(dataRow([Buffer.from(email), Buffer.from(ssn), Buffer.from(card), Buffer.from(tail)]))!);
-      want.push([applyStrategy(email, "EMAIL", { kind: "partial", keepLast: 0 }, key), applyStrategy(ssn, "US_SSN", { kind: "hash" }, key), applyStrategy(card, "CREDIT_CARD", { kind: "partial", keepLast: 4 }, key), tail].map((v) => Buffer.from(v!).toString("hex")));
-    }
-    // Checked after all rows were rebuilt: rows carved from shared slabs never overwrite each other.
-    sent.forEach((f, i) => assert.deepEqual(cells(f), want[i], `row ${i}`));
-  });
+  // Per row (rewrite) and in row runs (rewriteRows, what the session uses past the
+  // recording's row limit); hash tokens one by one, and deferred into batches.
+  for (const [batched, runs] of [[false, false], [true, false], [true, true], [false, true]] as const) {
+    it(`byte-level partial and hash (memo, then ${batched ? "batched tokens" : "one token at a time"}, ${runs ? "row runs" : "row by row"}) give exactly the text path's cells over a long result`, () => {
+      const key = generateMaskKey();
+      const batch = hashTokenBatch()!;
+      let deferred = 0;
+      const real: MaskingRuntime = {
+        keyId: key.id,
+        maskValue: (v, e, s) => applyStrategy(v, e, s.kind === "partial" ? { kind: "partial", keepLast: s.keepLast ?? 4 } : ({ kind: s.kind } as never), key),
+        maskValueUtf8: (v, e, s) => (s.kind === "partial" ? partialMaskAsciiBytes(v, e, s.keepLast ?? 4) : s.kind === "hash" ? hashTokenAsciiBytes(v, e, key) : undefined),
+        replaceTyped: () => "7",
+        maskText: (t) => ({ text: t, actions: [] }),
+        ...(batched && {
+          hashTokenBytes: HASH_TOKEN_BYTES,
+          deferHashToken: (src: Uint8Array, from: number, to: number, e: string, dst: Uint8Array, at: number) => batch.add(key, e, src, from, to, dst, at) && ++deferred > 0,
+          settle: () => batch.settle(),
+        }),
+      };
+      const plan = compilePlan({
+        columns: [
+          { match: { table: "", column: "email", columnPattern: "", tag: "" }, entity: "EMAIL", strategy: { kind: 2, keepLast: 0 }, scan: false },
+          { match: { table: "", column: "ssn", columnPattern: "", tag: "" }, entity: "US_SSN", strategy: { kind: 3, keepLast: 0 }, scan: false },
+          { match: { table: "", column: "card", columnPattern: "", tag: "" }, entity: "CREDIT_CARD", strategy: { kind: 2, keepLast: 4 }, scan: false },
+        ],
+        text: [],
+        policyIds: [],
+      })!;
+      const m = new ResultMasker({ plan, runtime: real, catalog: undefined, tags: {} });
+      m.rewrite(rowDescription([["email", OID.text, 0], ["ssn", OID.varchar, 1], ["card", OID.text, 0], ["tail", OID.text, 0]]));
+      const rows: Buffer[] = [];
+      const want: (string | null)[][] = [];
+      // More distinct values than the memo holds (4096), a few of them not ASCII or
+      // too long for one block of the batch, some NULL.
+      for (let i = 0; i < 9000; i++) {
+        const email = i % 997 === 0 ? `jö${i}@exämple.org` : `user${i}@example.com`;
+        const ssn = i % 1009 === 0 ? `１２３-${i}` : i % 1013 === 0 ? `${"9".repeat(60)}${i}` : i % 1019 === 0 ? null : String(100000000 + i);
+        const card = `4111-1111-${String(i).padStart(4, "0")}-1234`;
+        const tail = `row ${i}`;
+        rows.push(dataRow([Buffer.from(email), ssn === null ? null : Buffer.from(ssn), Buffer.from(card), Buffer.from(tail)]));
+        want.push([applyStrategy(email, "EMAIL", { kind: "partial", keepLast: 0 }, key), ssn === null ? null : applyStrategy(ssn, "US_SSN", { kind: "hash" }, key), applyStrategy(card, "CREDIT_CARD", { kind: "partial", keepLast: 4 }, key), tail].map((v) => (v === null ? null : Buffer.from(v).toString("hex"))));
+      }
+      const sent: Buffer[] = [];
+      if (!runs) for (const r of rows) sent.push(m.rewrite(r)!);
+      else {
+        // Runs of 37 rows from one buffer each; what comes back is split into frames again.
+        for (let i = 0; i < rows.length; i += 37) {
+          const src = Buffer.concat([Buffer.from("pre"), ...rows.slice(i, i + 37), Buffer.from("post")]);
+          m.rewriteRows(src, 3, src.length - 4, (b) => {
+            for (let p = 0; p < b.length; p += 1 + b.readInt32BE(p + 1)) sent.push(b.subarray(p, p + 1 + b.readInt32BE(p + 1)));
+          });
+        }
+      }
+      real.settle?.();
+      if (batched) assert.ok(deferred > 4000, `tokens past the memo were batched (${deferred})`);
+      assert.equal(sent.length, rows.length);
+      // Checked after all rows were rebuilt: rows carved from shared slabs never overwrite each other.
+      sent.forEach((f, i) => assert.deepEqual(cells(f), want[i], `row ${i}`));
+      const hashed = m.summary().find((c) => c.column === "ssn");
+      assert.equal(hashed?.count, want.filter((w) => w[1] !== null).length, "every hashed value counted once");
+    });
+  }
   it("binary encodings PostgreSQL would send", () => {
     assert.deepEqual(encodeTyped(OID.date, "2000-01-02", true), Buffer.from([0, 0, 0, 1]));
     assert.deepEqual(encodeTyped(OID.int8, "-1", true), Buffer.alloc(8, 0xff));

@@ -80,6 +80,8 @@ interface ColumnMask {
   counter?: MaskCount;
   /** The masked cell when it does not depend on the value (redact, null): computed once. */
   constant?: Buffer | null;
+  /** A hash rule on a text column whose tokens the runtime computes in batches (deferHashToken). */
+  deferHash?: boolean;
   /** Recent masked cells by value (hash, partial...): repeated values cost one lookup. */
   memo?: Map<string, Buffer | null> | null;
   memoHits?: number;
@@ -122,6 +124,8 @@ export class ResultMasker {
   private offs = new Int32Array(64);
   /** Masked cells of the row being rebuilt (undefined: unchanged; null: SQL NULL). */
   private readonly outs: (Buffer | null | undefined)[] = [];
+  /** Cells planRow() looked at (outs[0..planned) are set for writeRow). */
+  private planned = 0;
   private copy: "none" | "text" | "columns" | "refused" = "none";
   private readonly copies: CopySpec[] = [];
   private copyCols: { cols: (ColumnMask | undefined)[]; csv: boolean; header: boolean } | undefined;
@@ -139,7 +143,16 @@ export class ResultMasker {
   private slab: Buffer = Buffer.alloc(0);
   private slabUsed = 0;
 
-  constructor(private readonly init: MaskerInit) {}
+  /**
+   * Stands in outs[] for a hash token the runtime writes later (deferHashToken):
+   * the row is built with a hole of the token's length. Undefined without batching.
+   */
+  private readonly hole: Buffer | undefined;
+
+  constructor(private readonly init: MaskerInit) {
+    const rt = init.runtime;
+    if (rt.deferHashToken && rt.settle && rt.hashTokenBytes) this.hole = Buffer.alloc(rt.hashTokenBytes);
+  }
 
   private alloc(n: number): Buffer {
     if (this.slab.length - this.slabUsed < n) {
@@ -184,6 +197,7 @@ export class ResultMasker {
       const scan = rule ? rule.scan && textual : textual && !resolved && plan.rules.length > 0;
       if (!rule && !scan) return void cols.push(undefined);
       if (rule && !rule.scan && rule.strategy.kind === "clear") return void cols.push(undefined);
+      const utf8 = TEXTUAL.has(fd.typeOid) && fd.typeOid !== OID.json;
       cols.push({
         index,
         label: origin.table ? `${origin.table}.${origin.column}` : fd.name,
@@ -191,7 +205,8 @@ export class ResultMasker {
         scan,
         typeOid: fd.typeOid,
         binary: fd.format === 1,
-        utf8: TEXTUAL.has(fd.typeOid) && fd.typeOid !== OID.json,
+        utf8,
+        deferHash: utf8 && !scan && rule?.strategy.kind === "hash" && this.hole !== undefined,
       });
       masked++;
     });
@@ -310,24 +325,67 @@ export class ResultMasker {
       return this.nullRow(f);
     }
     if (this.masked === 0) return f;
-    if (f.length < 7) throw new ProtocolError("DataRow too short");
-    const n = f.readInt16BE(5);
+    const total = this.planRow(f, 0, f.length);
+    if (total < 0) return f;
+    const out = this.alloc(total);
+    this.writeRow(f, 0, f.length, out, 0, total);
+    return out;
+  }
+
+  /** Whether rewriteRows() can take this result's DataRows (its columns are known). */
+  get takesRowRuns(): boolean {
+    return this.cols !== undefined;
+  }
+
+  /**
+   * The DataRows src[start..end) (`count` of them, back to back), masked into the
+   * slab; `emit` gets the rewritten rows as few contiguous buffers. The bulk form
+   * of rewrite(): no buffer per row.
+   */
+  rewriteRows(src: Buffer, start: number, end: number, emit: (rows: Buffer) => void): void {
+    if (this.masked === 0) return emit(src.subarray(start, end));
+    let piece = this.slabUsed;
+    for (let pos = start; pos < end; ) {
+      const rowEnd = pos + 1 + int32(src, pos + 1);
+      const planned = this.planRow(src, pos, rowEnd);
+      const total = planned < 0 ? rowEnd - pos : planned;
+      if (this.slab.length - this.slabUsed < total) {
+        if (this.slabUsed > piece) emit(this.slab.subarray(piece, this.slabUsed));
+        this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, total));
+        this.slabUsed = piece = 0;
+      }
+      if (planned < 0) copyBytes(src, pos, rowEnd, this.slab, this.slabUsed);
+      else this.writeRow(src, pos, rowEnd, this.slab, this.slabUsed, total);
+      this.slabUsed += total;
+      pos = rowEnd;
+    }
+    if (this.slabUsed > piece) emit(this.slab.subarray(piece, this.slabUsed));
+  }
+
+  /**
+   * Masks the cells of the DataRow f[base..end) into this.outs (offsets in this.offs);
+   * returns the rewritten row's length, or -1 when no cell changes.
+   */
+  private planRow(f: Buffer, base: number, end: number): number {
+    const cols = this.cols!;
+    if (end - base < 7) throw new ProtocolError("DataRow too short");
+    const n = f.readInt16BE(base + 5);
     // Offsets of each cell's length word; unmasked cells are copied as whole spans.
     if (this.offs.length < n + 1) this.offs = new Int32Array(n + 1);
     const offs = this.offs;
-    let pos = 7;
+    let pos = base + 7;
     const stop = Math.min(n, this.lastCol + 1);
     for (let i = 0; i < stop; i++) {
-      if (pos + 4 > f.length) throw new ProtocolError("DataRow is truncated");
+      if (pos + 4 > end) throw new ProtocolError("DataRow is truncated");
       offs[i] = pos;
       const len = int32(f, pos);
       if (len < -1) throw new ProtocolError("invalid value length in DataRow");
       pos += 4 + (len > 0 ? len : 0);
     }
-    if (stop === n ? pos !== f.length : pos > f.length) throw new ProtocolError("DataRow length does not match its values");
+    if (stop === n ? pos !== end : pos > end) throw new ProtocolError("DataRow length does not match its values");
     offs[stop] = pos;
     const outs = this.outs;
-    let total = f.length;
+    let total = end - base;
     let changed = false;
     const last = Math.min(stop, cols.length);
     for (let i = 0; i < last; i++) {
@@ -340,6 +398,10 @@ export class ResultMasker {
         // The masked form does not depend on the value (redact...): no view of the cell needed.
         (c.counter ??= this.counterFor(c.label, c.index, c.rule!.entity, c.rule!.strategy.kind)).count++;
         v = c.constant;
+      } else if (c.deferHash && c.memo === null) {
+        // Mostly distinct values (the memo gave up): the token is computed in a batch.
+        (c.counter ??= this.counterFor(c.label, c.index, c.rule!.entity, "hash")).count++;
+        v = this.hole!;
       } else {
         const raw = f.subarray(offs[i]! + 4, offs[i]! + 4 + len);
         v = this.maskCell(c, raw);
@@ -349,14 +411,22 @@ export class ResultMasker {
       total += (v === null ? 0 : v.length) - len;
       changed = true;
     }
-    if (!changed) return f;
-    const out = this.alloc(total);
-    out[0] = T.DataRow;
-    out.writeInt32BE(total - 1, 1);
-    out.writeInt16BE(n, 5);
-    let o = 7;
-    let from = 7;
-    for (let i = 0; i < last; i++) {
+    this.planned = last;
+    return changed ? total : -1;
+  }
+
+  /** The row planRow() planned, `total` bytes, to out[at..]; resets this.outs. */
+  private writeRow(f: Buffer, base: number, end: number, out: Buffer, at: number, total: number): void {
+    const outs = this.outs;
+    const offs = this.offs;
+    const cols = this.cols!;
+    out[at] = T.DataRow;
+    out.writeInt32BE(total - 1, at + 1);
+    out[at + 5] = f[base + 5]!;
+    out[at + 6] = f[base + 6]!;
+    let o = at + 7;
+    let from = base + 7;
+    for (let i = 0; i < this.planned; i++) {
       const v = outs[i];
       if (v === undefined) continue;
       o = copyBytes(f, from, offs[i]!, out, o);
@@ -369,13 +439,29 @@ export class ResultMasker {
         out[o + 1] = len >>> 16;
         out[o + 2] = len >>> 8;
         out[o + 3] = len;
-        o = copyBytes(v, 0, len, out, o + 4);
+        if (v === this.hole) o = this.deferToken(cols[i]!, f, offs[i]!, out, o + 4);
+        else o = copyBytes(v, 0, len, out, o + 4);
       }
       from = offs[i + 1]!;
       outs[i] = undefined;
     }
-    copyBytes(f, from, f.length, out, o);
-    return out;
+    copyBytes(f, from, end, out, o);
+  }
+
+  /** The hash token of the cell whose length word is at f[cell] goes to out[at..]; returns the end offset. */
+  private deferToken(c: ColumnMask, f: Buffer, cell: number, out: Buffer, at: number): number {
+    const rt = this.init.runtime;
+    const from = cell + 4;
+    const to = from + int32(f, cell);
+    const n = this.hole!.length;
+    if (!rt.deferHashToken!(f, from, to, c.rule!.entity, out, at)) {
+      // Not ASCII, or too long for a batch: the same token, computed now.
+      const raw = f.subarray(from, to);
+      const t = rt.maskValueUtf8?.(raw, c.rule!.entity, c.rule!.strategy) ?? this.maskValueOf(c, decodeText(c.typeOid, raw, c.binary) ?? "");
+      if (t === null || t.length !== n) throw new Error(`hash token of ${c.label} is not ${n} bytes`);
+      copyBytes(t, 0, n, out, at);
+    }
+    return at + n;
   }
 
   private nullRow(f: Buffer): Buffer {

@@ -258,6 +258,19 @@ export class SqlRecorder {
     this.out = "";
   }
 
+  /** Whether the next DataRow of the current result is kept (not only counted). */
+  keepsNextRow(): boolean {
+    const max = this.w.maxRowsPerResult;
+    return max <= 0 || this.kept < max;
+  }
+
+  /** Rows past the row limit that the session relayed in bulk (keepsNextRow() was false): counted only. */
+  omitRows(count: number, bytes: number): void {
+    this.omitted += count;
+    this.omittedBytes += bytes;
+    this.omittedUnit = "rows";
+  }
+
   /**
    * The row limit (recordings.maxRowsPerResult): true when this row (or CopyData
    * message) is past it and is only counted. Bulk results would otherwise cost a

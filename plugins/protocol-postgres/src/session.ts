@@ -740,15 +740,52 @@ export class Session {
     if (this.closed) return;
     this.deferFinish = true;
     this.upReader.push(chunk);
-    for (let f = this.upReader.next(); f; f = this.upReader.next()) {
+    for (;;) {
+      if (this.rowRun()) continue;
+      const f = this.upReader.next();
+      if (!f) break;
       const h = this.head;
       const out = this.maskFrame(f);
       if (out) this.clientOut.push(out);
-      if (this.rec) this.recordFrame(out, f, h);
+      if (this.rec) {
+        // A row the recording keeps is read now: its deferred hash tokens first.
+        if (out !== f && out?.[0] === T.DataRow && this.rec.keepsNextRow()) this.ctx.masking?.settle?.();
+        this.recordFrame(out, f, h);
+      }
       this.onUpstreamFrame(f);
       if (this.closed) return;
     }
     this.flushClient();
+  }
+
+  /**
+   * The DataRows of the current result that are next in the upstream read, relayed
+   * (and masked) as one run instead of frame by frame; false when the next frame is
+   * not such a row. Rows the recording keeps take the frame path (it reads each row).
+   */
+  private rowRun(): boolean {
+    const h = this.head;
+    if (h === undefined || (h.k !== "query" && h.k !== "execute")) return false;
+    const tr = h.track;
+    const m = tr.masker;
+    if (m && !m.takesRowRuns) return false;
+    if (this.rec && (!tr.colsWritten || this.rec.keepsNextRow())) return false;
+    const run = this.upReader.takeRun(T.DataRow);
+    if (!run) return false;
+    let sent = 0;
+    if (m) {
+      m.rewriteRows(run.buf, run.start, run.end, (rows) => {
+        this.clientOut.push(rows);
+        sent += rows.length;
+      });
+    } else {
+      this.clientOut.push(run.buf.subarray(run.start, run.end));
+      sent = run.end - run.start;
+    }
+    this.rec?.omitRows(run.count, sent);
+    tr.stmtRows += run.count;
+    tr.bytes += run.end - run.start - 5 * run.count;
+    return true;
   }
 
   /** What the client gets for an upstream frame: masked results, nothing for the gateway's own Describe. */
@@ -960,6 +997,8 @@ export class Session {
 
   /** Send what the client is owed, then the bookkeeping that can wait for it (recording lines, result events). */
   private flushClient(): void {
+    // Hash tokens deferred into rebuilt rows (masking.ts) are written before anything is sent.
+    this.ctx.masking?.settle?.();
     if (!this.clientOut.empty && !this.closed && !this.client.destroyed) {
       const ok = writeAll(this.client, this.clientOut.take());
       if (!ok && !this.upPausedForClient) {

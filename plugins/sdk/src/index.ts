@@ -120,6 +120,18 @@ export interface MaskingRuntime {
    */
   maskValueUtf8?(value: Uint8Array, entity: string, strategy: MaskStrategy): Buffer | undefined;
   /**
+   * Optional batched "hash" strategy for text cells: queue the token of the UTF-8
+   * bytes src[from..to) to be written at dst[at..at + hashTokenBytes) and return
+   * true, or return false (nothing queued) when this value cannot be queued; the
+   * caller then uses maskValueUtf8 or maskValue. Queued tokens are written by
+   * settle(), which must run before dst is read or sent.
+   */
+  deferHashToken?(src: Uint8Array, from: number, to: number, entity: string, dst: Uint8Array, at: number): boolean;
+  /** Length in bytes of every hash token (the hole a deferred token fills). */
+  readonly hashTokenBytes?: number;
+  /** Write every queued hash token (deferHashToken); cheap when none is queued. */
+  settle?(): void;
+  /**
    * A replacement that is valid input for the column type `typeOid` (int, numeric,
    * date, uuid...), stable for the same value; null when only NULL fits.
    */
