@@ -13,7 +13,7 @@ import { join } from "node:path";
 import pg from "pg";
 import { hashToken, loadMaskKey, type MaskKey } from "@gatehouse/masking";
 import { startStack, type Stack } from "../support/stack.js";
-import { psql } from "../support/clients.js";
+import { asAdmin, psql } from "../support/clients.js";
 
 const DB = `gh_mask_bulk_${process.pid}_${Math.floor(Math.random() * 1e6)}`;
 const ROWS = 12_000;
@@ -40,15 +40,7 @@ let key: MaskKey;
 let token: string;
 let policyDir: string;
 
-async function admin<T>(database: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ host: "127.0.0.1", port: 5432, user: "postgres", database });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
+const admin = asAdmin;
 
 before(async () => {
   policyDir = mkdtempSync(join(tmpdir(), "gatehouse-bulk-policy-"));

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import pg from "pg";
 import postgres from "postgres";
 import { startStack, type Stack } from "../support/stack.js";
-import { psql } from "../support/clients.js";
+import { asAdmin, psql } from "../support/clients.js";
 
 const DB = `gh_mask_e2e_${process.pid}_${Math.floor(Math.random() * 1e6)}`;
 const AGENT = `mask-agent-${process.pid}`;
@@ -67,15 +67,7 @@ for (const v of [AGENT_INSERT_SSN, AGENT_INSERT_EMAIL]) secrets.add(v);
 let stack: Stack;
 const tokens: Record<string, string> = {};
 
-async function admin<T>(database: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ host: "127.0.0.1", port: 5432, user: "postgres", database });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
+const admin = asAdmin;
 
 function client(who: string, binary = false): pg.Client {
   return new pg.Client({ host: "127.0.0.1", port: stack.pgPort, user: who, database: "maskdb", password: tokens[who], binary } as pg.ClientConfig);

@@ -1,5 +1,18 @@
-// Real clients for end-to-end tests: psql and pgbench run as processes.
+// Real clients for end-to-end tests: psql and pgbench run as processes, and a
+// superuser connection to the real PostgreSQL for set-up.
 import { execFile } from "node:child_process";
+import pg from "pg";
+
+/** `fn` on a superuser connection to `database` on the real PostgreSQL (127.0.0.1:5432, trust). */
+export async function asAdmin<T>(database: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ host: "127.0.0.1", port: 5432, user: "postgres", database });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
 
 export interface RunResult {
   code: number;
