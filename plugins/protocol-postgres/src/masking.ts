@@ -1,5 +1,6 @@
 // Result rewriting for masking: DataRow frames are rebuilt with masked values and
-// recomputed lengths, one frame at a time (memory stays bounded by the widest row).
+// recomputed lengths, one frame at a time or as the run of rows one upstream read
+// holds (memory stays bounded by the widest row and the read).
 // RowDescription is relayed unchanged: every masked value is produced in the type
 // and format the RowDescription announces (text as is; binary re-encoded for the
 // types below; NULL where no masked value can be represented), so text and binary
