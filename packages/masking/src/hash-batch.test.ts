@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
-import { HASH_TOKEN_BYTES, hashTokenBatch } from "./hash-batch.js";
-import { hashToken, hashTokenAsciiBytes } from "./strategy.js";
+import { hashTokenBatch } from "./hash-batch.js";
+import { HASH_TOKEN_BYTES, hashToken, hashTokenAsciiBytes } from "./strategy.js";
 import type { MaskKey } from "./types.js";
 
 const pkg = join(dirname(fileURLToPath(import.meta.url)), "..");

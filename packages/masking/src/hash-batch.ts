@@ -2,7 +2,7 @@
 // token-sized hole, the cell's bytes go into a batch, and settle() computes the
 // batch four messages at a time with WebAssembly SIMD (hmac-sha256x4-wasm.ts) and
 // writes each token into its hole. The scalar JavaScript HMAC costs ~1 µs per
-// value; the batch ~0.17 µs (docs/decisions.md, "hash tokens in batches").
+// value; the batch ~0.16 µs (docs/decisions.md, "hash tokens in batches").
 //
 // Whoever defers a token must call settle() before the bytes around the hole are
 // read or sent (the PostgreSQL listener does it before every client write and
@@ -10,7 +10,6 @@
 // value for another key arrives, so a hole is never filled with another key's MAC.
 import { endianness } from "node:os";
 import { HMAC_SHA256X4_WASM } from "./hmac-sha256x4-wasm.js";
-import { HmacSha256 } from "./hmac-sha256.js";
 import { HASH_TOKEN_BYTES, macForKey, prefixFor, tokenFromMac } from "./strategy.js";
 import type { EntityType, MaskKey } from "./types.js";
 
@@ -41,7 +40,8 @@ export class HashTokenBatch {
   private readonly u8: Uint8Array;
   private readonly i32: Int32Array;
   private n = 0;
-  private mac: HmacSha256 | undefined;
+  /** The key of the queued values, and its midstates (inner, outer) for the module. */
+  private key: MaskKey | undefined;
   private mid: Int32Array = new Int32Array(16);
   private readonly dsts: (Uint8Array | undefined)[] = new Array(CAPACITY);
   private readonly ats = new Int32Array(CAPACITY);
@@ -69,11 +69,10 @@ export class HashTokenBatch {
     const prefix = prefixFor(entity);
     const len = prefix.length + (to - from);
     if (len > ONE_BLOCK) return false;
-    const mac = macForKey(key);
-    if (this.mac !== mac) {
+    if (this.key !== key) {
       this.settle();
-      this.mac = mac;
-      this.mid = mac.midstates();
+      this.key = key;
+      this.mid = macForKey(key).midstates();
     }
     const u8 = this.u8;
     const base = INP + this.n * 64;
@@ -142,5 +141,3 @@ export function hashTokenBatch(): HashTokenBatch | undefined {
   }
   return shared ?? undefined;
 }
-
-export { HASH_TOKEN_BYTES };

@@ -40,13 +40,11 @@ let key: MaskKey;
 let token: string;
 let policyDir: string;
 
-const admin = asAdmin;
-
 before(async () => {
   policyDir = mkdtempSync(join(tmpdir(), "gatehouse-bulk-policy-"));
   writeFileSync(join(policyDir, "bulk.cedar"), POLICY);
-  await admin("test", (c) => c.query(`CREATE DATABASE ${DB}`));
-  await admin(DB, async (c) => {
+  await asAdmin("test", (c) => c.query(`CREATE DATABASE ${DB}`));
+  await asAdmin(DB, async (c) => {
     await c.query("CREATE TABLE bulk_rows (id int PRIMARY KEY, ssn text, email text, note text)");
     const ids = Array.from({ length: ROWS }, (_, i) => i + 1);
     await c.query("INSERT INTO bulk_rows SELECT id, ssn, 'u' || id || '@example.com', 'n' || id FROM unnest($1::int[], $2::text[]) AS t(id, ssn)", [ids, ids.map(ssnOf)]);
@@ -63,7 +61,7 @@ before(async () => {
 
 after(async () => {
   await stack?.stop();
-  await admin("test", (c) => c.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`));
+  await asAdmin("test", (c) => c.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`));
   rmSync(policyDir, { recursive: true, force: true });
 });
 

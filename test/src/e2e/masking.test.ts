@@ -67,15 +67,13 @@ for (const v of [AGENT_INSERT_SSN, AGENT_INSERT_EMAIL]) secrets.add(v);
 let stack: Stack;
 const tokens: Record<string, string> = {};
 
-const admin = asAdmin;
-
 function client(who: string, binary = false): pg.Client {
   return new pg.Client({ host: "127.0.0.1", port: stack.pgPort, user: who, database: "maskdb", password: tokens[who], binary } as pg.ClientConfig);
 }
 
 before(async () => {
-  await admin("test", (c) => c.query(`CREATE DATABASE ${DB}`));
-  await admin(DB, async (c) => {
+  await asAdmin("test", (c) => c.query(`CREATE DATABASE ${DB}`));
+  await asAdmin(DB, async (c) => {
     await c.query("CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, email text, phone text, ssn text, card_number text, notes text)");
     for (const x of customers) {
       await c.query("INSERT INTO customers VALUES ($1, $2, $3, $4, $5, $6, $7)", [x.id, x.name, x.email, x.phone, x.ssn, x.card_number, x.notes]);
@@ -92,7 +90,7 @@ before(async () => {
 
 after(async () => {
   await stack?.stop();
-  await admin("test", (c) => c.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`));
+  await asAdmin("test", (c) => c.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`));
 });
 
 const dsn = (who: string) => stack.dsn(tokens[who]!, { user: who, database: "maskdb" });
