@@ -10,7 +10,7 @@
 // value for another key arrives, so a hole is never filled with another key's MAC.
 import { endianness } from "node:os";
 import { HMAC_SHA256X4_WASM } from "./hmac-sha256x4-wasm.js";
-import { HASH_TOKEN_BYTES, macForKey, prefixFor, tokenFromMac } from "./strategy.js";
+import { HASH_TOKEN_BYTES, macForKey, prefixFor, tokenFromWords } from "./strategy.js";
 import type { EntityType, MaskKey } from "./types.js";
 
 const CAPACITY = 4096; // messages per settle (the module's memory holds this many blocks)
@@ -45,7 +45,6 @@ export class HashTokenBatch {
   private mid: Int32Array = new Int32Array(16);
   private readonly dsts: (Uint8Array | undefined)[] = new Array(CAPACITY);
   private readonly ats = new Int32Array(CAPACITY);
-  private readonly digest = new Uint8Array(17);
 
   constructor() {
     const mod = new WebAssembly.Module(Buffer.from(HMAC_SHA256X4_WASM, "base64"));
@@ -106,19 +105,9 @@ export class HashTokenBatch {
     this.i32.set(this.mid, MID >> 2);
     this.wasm.hmac(MID, INP, OUT, groups);
     const i32 = this.i32;
-    const d = this.digest;
     for (let j = 0; j < n; j++) {
       // Lane j&3 of group j>>2: state word k at OUT + 128*group + 16*k + 4*lane.
-      const w = (OUT >> 2) + (j >> 2) * 32 + (j & 3);
-      for (let k = 0; k < 4; k++) {
-        const v = i32[w + 4 * k]!;
-        d[4 * k] = v >>> 24;
-        d[4 * k + 1] = v >>> 16;
-        d[4 * k + 2] = v >>> 8;
-        d[4 * k + 3] = v;
-      }
-      d[16] = i32[w + 16]! >>> 24;
-      tokenFromMac(d, this.dsts[j]!, this.ats[j]!);
+      tokenFromWords(i32, (OUT >> 2) + (j >> 2) * 32 + (j & 3), 4, this.dsts[j]!, this.ats[j]!);
       this.dsts[j] = undefined;
     }
     this.u8.fill(0, INP, INP + groups * 256);

@@ -123,19 +123,19 @@ export class HmacSha256 {
   }
 
   /**
-   * HMAC(key, prefix || utf8(value)); the first `out.length` bytes (at most 32)
-   * of the MAC are written to `out`.
+   * HMAC(key, prefix || utf8(value)) as its 8 big-endian words, in a scratch array
+   * that the next call overwrites.
    */
-  macInto(prefix: Uint8Array, value: string, out: Uint8Array): void {
+  macWords(prefix: Uint8Array, value: string): Int32Array {
     // UTF-8 needs at most 3 bytes per UTF-16 unit.
     const need = prefix.length + 3 * value.length + 2 * BLOCK;
     if (msg.length < need) msg = Buffer.allocUnsafe(Math.max(need, msg.length * 2));
     msg.set(prefix, 0);
-    this.macMessage(prefix.length + msg.write(value, prefix.length, "utf8"), out);
+    return this.macMessage(prefix.length + msg.write(value, prefix.length, "utf8"));
   }
 
-  /** HMAC(key, prefix || value) for a value already in bytes. */
-  macBytesInto(prefix: Uint8Array, value: Uint8Array, out: Uint8Array): void {
+  /** macWords() for a value already in bytes. */
+  macBytesWords(prefix: Uint8Array, value: Uint8Array): Int32Array {
     const need = prefix.length + value.length + 2 * BLOCK;
     if (msg.length < need) msg = Buffer.allocUnsafe(Math.max(need, msg.length * 2));
     const m = msg;
@@ -145,11 +145,11 @@ export class HmacSha256 {
       m.set(value, n);
       n += value.length;
     } else for (let i = 0; i < value.length; i++) m[n++] = value[i]!;
-    this.macMessage(n, out);
+    return this.macMessage(n);
   }
 
-  /** The MAC of the n message bytes in msg. */
-  private macMessage(n: number, out: Uint8Array): void {
+  /** The MAC of the n message bytes in msg, as words (the shared `state`). */
+  private macMessage(n: number): Int32Array {
     const st = state;
     st.set(this.inner);
     finish(st, n, BLOCK);
@@ -168,8 +168,7 @@ export class HmacSha256 {
     ob[63] = (96 * 8) & 0xff;
     st.set(this.outer);
     compress(st, ob, 0);
-    const len = Math.min(out.length, 32);
-    for (let i = 0; i < len; i++) out[i] = (st[i >> 2]! >>> (24 - 8 * (i & 3))) & 0xff;
+    return st;
   }
 
   /** Inner then outer midstate (16 words), for the batched WebAssembly HMAC (hash-batch.ts). */
@@ -182,9 +181,7 @@ export class HmacSha256 {
 
   /** The whole 32-byte MAC as a new Buffer. */
   mac(prefix: Uint8Array, value: string): Buffer {
-    const out = Buffer.allocUnsafe(32);
-    this.macInto(prefix, value, out);
-    return out;
+    return Buffer.from(digestBytes(this.macWords(prefix, value)));
   }
 }
 

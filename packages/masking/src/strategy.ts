@@ -48,13 +48,11 @@ export function hmacDigest(key: MaskKey, entity: EntityType, value: string): Buf
 /** Length in bytes of a hash token. */
 export const HASH_TOKEN_BYTES = 30;
 const tokenChars = Buffer.alloc(HASH_TOKEN_BYTES);
-const tokenMac = new Uint8Array(17);
 const BASE32_CODES = Buffer.from(BASE32, "latin1");
 
 /** Stable token: "tok_" + 26 base32 chars (130 bits of the HMAC). */
 export function hashToken(value: string, entity: EntityType, key: MaskKey): string {
-  macForKey(key).macInto(prefixFor(entity), value, tokenMac);
-  tokenFromMac(tokenMac, tokenChars, 0);
+  tokenFromWords(macForKey(key).macWords(prefixFor(entity), value), 0, 1, tokenChars, 0);
   return tokenChars.toString("latin1");
 }
 
@@ -65,23 +63,29 @@ export function hashToken(value: string, entity: EntityType, key: MaskKey): stri
  */
 export function hashTokenAsciiBytes(raw: Uint8Array, entity: EntityType, key: MaskKey): Buffer | undefined {
   for (let i = 0; i < raw.length; i++) if (raw[i]! > 127) return undefined;
-  macForKey(key).macBytesInto(prefixFor(entity), raw, tokenMac);
   const out = Buffer.allocUnsafe(HASH_TOKEN_BYTES);
-  tokenFromMac(tokenMac, out, 0);
+  tokenFromWords(macForKey(key).macBytesWords(prefixFor(entity), raw), 0, 1, out, 0);
   return out;
 }
 
-/** "tok_" + base32 of the first 130 bits of `mac` (17 bytes), 5 bits per character, most significant first, at out[at..]. */
-export function tokenFromMac(mac: Uint8Array, out: Uint8Array, at: number): void {
+/**
+ * "tok_" + base32 of the first 130 bits of a MAC given as big-endian words
+ * (words[first], words[first + stride], ...), 5 bits per character, most
+ * significant first, at out[at..].
+ */
+export function tokenFromWords(words: Int32Array, first: number, stride: number, out: Uint8Array, at: number): void {
   out[at] = 116; // t
   out[at + 1] = 111; // o
   out[at + 2] = 107; // k
   out[at + 3] = 95; // _
   for (let i = 0; i < 26; i++) {
     const bit = 5 * i;
-    const byte = bit >> 3;
-    const word = (mac[byte]! << 8) | (mac[byte + 1] ?? 0);
-    out[at + 4 + i] = BASE32_CODES[(word >>> (11 - (bit & 7))) & 31]!;
+    const w = first + stride * (bit >> 5);
+    const off = bit & 31;
+    const hi = words[w]!;
+    // The 5 bits at `off` from the word's top, borrowing from the next word past bit 27.
+    const v = off <= 27 ? hi >>> (27 - off) : (hi << (off - 27)) | (words[w + stride]! >>> (59 - off));
+    out[at + 4 + i] = BASE32_CODES[v & 31]!;
   }
 }
 
