@@ -31,6 +31,8 @@ export async function startNats(opts: { jetstream?: boolean } = {}): Promise<Tes
     startProcess("nats-server", natsServerBin(), ["-a", "127.0.0.1", "-p", String(port), ...(opts.jetstream === false ? [] : ["-js", "-sd", dir])], {
       ready: /Server is ready/,
       timeoutMs: 30_000,
+      // As `gatehouse up` runs it: one Go scheduler thread (docs/decisions.md).
+      env: { GOMAXPROCS: process.env.GOMAXPROCS ?? "1" },
     });
   let proc: Proc = await launch(-1);
   const m = /Listening for client connections on 127\.0\.0\.1:(\d+)/.exec(proc.output());

@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { once } from "node:events";
@@ -17,7 +17,7 @@ const tmp = mkdtempSync(join(tmpdir(), "gatehouse-stack-"));
 const cfg = join(tmp, "gatehouse.yaml");
 const ports: Record<string, number> = {};
 // The stack must start its own NATS and use only this file's ports.
-const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "NATS_URL" && !k.startsWith("GATEHOUSE_") && k !== "CLICKHOUSE_URL"));
+const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "NATS_URL" && !k.startsWith("GATEHOUSE_") && k !== "CLICKHOUSE_URL" && k !== "GOMAXPROCS"));
 
 before(async () => {
   for (const k of ["nats", "pg", "idp", "demoDb", "api", "policyGrpc", "auditGrpc"]) ports[k] = await freePort();
@@ -87,6 +87,22 @@ async function psql(token: string, sql: string): Promise<{ code: number; stdout:
   }
 }
 
+/** The environment of the nats-server listening on `port` (from /proc). */
+function natsServerEnv(port: number): Record<string, string> {
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    let cmd: string[];
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    } catch {
+      continue; // ended meanwhile
+    }
+    if (!/nats-server$/.test(cmd[0] ?? "") || cmd[cmd.indexOf("-p") + 1] !== String(port)) continue;
+    const entries = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").filter(Boolean);
+    return Object.fromEntries(entries.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
+  }
+  throw new Error(`no nats-server process listens on port ${port}`);
+}
+
 /** The pids the services logged (pino's base "pid") in --json-logs mode. */
 function pidOf(out: string, service: string): number {
   for (const line of out.split("\n")) {
@@ -112,6 +128,8 @@ test("npm start walkthrough: token, psql allowed and denied, audit rows, Ctrl-C 
       return e.code;
     });
     assert.equal(second, 1);
+    // Its own nats-server runs with one Go scheduler thread (docs/decisions.md).
+    assert.equal(natsServerEnv(ports.nats!).GOMAXPROCS, "1");
 
     const token = (await gatehouse("token", "--config", cfg, "--sub", "agent-1", "--groups", "agents")).trim();
     assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/);

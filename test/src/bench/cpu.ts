@@ -24,7 +24,7 @@ function readProc(pid: string): ProcCpu | undefined {
     const ppid = Number(f[1]);
     const us = (Number(f[11]) + Number(f[12])) * TICK_US;
     const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
-    const svc = /services\/([\w-]+)\/dist\/main\.js/.exec(cmd)?.[1];
+    const svc = /services\/([\w-]+)\/dist\/main\.js/.exec(cmd)?.[1] ?? (/bench\/forwarder\.js/.test(cmd) ? "forwarder" : undefined);
     return { pid: Number(pid), ppid, name: svc ?? comm, us };
   } catch {
     return undefined; // ended meanwhile

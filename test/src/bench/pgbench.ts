@@ -4,7 +4,8 @@
 // same run. Medians over repetitions; ratios against the direct baseline.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, cpus } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { execFileSync } from "node:child_process";
 import { run } from "../support/clients.js";
 import { freePort, startProcess, type Proc } from "../support/processes.js";
@@ -95,6 +96,38 @@ async function startPgbouncer(dir: string): Promise<{ port: number; proc: Proc }
   return { port, proc };
 }
 
+/**
+ * The CPU budget behind the 8-client target: at 40 % of direct TPS the machine's
+ * cores allow cores * 1e6 / (0.4 * direct TPS) µs of CPU per statement, for
+ * PostgreSQL, pgbench and everything in between together.
+ */
+function budgetLines(results: Array<{ mode: string; clients: number; target: string; tps: number; cpu: Map<string, number> }>, shown: string[]): string[] {
+  const total = (r: { cpu: Map<string, number> } | undefined) => (r ? shown.reduce((a, k) => a + (r.cpu.get(k) ?? 0), 0) : NaN);
+  const out = ["CPU budget of the 8-client target (40 % of direct TPS), from the figures above:", ""];
+  for (const mode of ["simple", "extended"]) {
+    const at = (target: string) => results.find((r) => r.mode === mode && r.clients === 8 && r.target === target);
+    const direct = at("direct");
+    if (!direct) continue;
+    const budget = (cpus().length * 1e6) / (0.4 * direct.tps);
+    const fwd = at("node forwarder");
+    const gh = at("gatehouse");
+    out.push(
+      `- ${mode}: 40 % of ${direct.tps.toFixed(0)} TPS leaves ${budget.toFixed(0)} µs of CPU per statement on ${cpus().length} cores. ` +
+        `Direct uses ${total(direct).toFixed(0)} µs; the bare Node.js forwarder run ${total(fwd).toFixed(0)} µs (${fwd ? ((100 * fwd.tps) / direct.tps).toFixed(0) : "?"} % of direct); ` +
+        `Gatehouse ${total(gh).toFixed(0)} µs, of which nats-server alone ${(gh?.cpu.get("nats-server") ?? NaN).toFixed(0)} µs and the audit service ${(gh?.cpu.get("audit") ?? NaN).toFixed(0)} µs.`,
+    );
+  }
+  return out;
+}
+
+/** The bare Node.js byte forwarder (forwarder.ts) in front of PostgreSQL. */
+async function startForwarder(): Promise<{ port: number; proc: Proc }> {
+  const port = await freePort();
+  const script = join(dirname(fileURLToPath(import.meta.url)), "forwarder.js");
+  const proc = await startProcess("forwarder", process.execPath, [script, String(port), "127.0.0.1", "5432"], { ready: /forwarder listening/, timeoutMs: 10_000 });
+  return { port, proc };
+}
+
 /** The PostgreSQL-path suite; returns its section of bench/RESULTS.md. */
 export async function runPgbenchSuite(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), "gatehouse-bench-"));
@@ -110,10 +143,12 @@ export async function runPgbenchSuite(): Promise<string> {
     },
   });
   const bouncer = await startPgbouncer(dir);
+  const forwarder = await startForwarder();
   const token = await stack.forge.mint({ sub: "bench-agent", groups: ["agents"], exp: Math.floor(Date.now() / 1000) + 3600 });
   const targets: Array<[string, string]> = [
     ["direct", `host=127.0.0.1 port=5432 user=postgres dbname=${DB} sslmode=disable`],
     ["gatehouse", stack.dsn(token, { user: "bench-agent", database: "bench" })],
+    ["node forwarder", `host=127.0.0.1 port=${forwarder.port} user=postgres dbname=${DB} sslmode=disable`],
   ];
   if (bouncer) targets.push(["pgbouncer", `host=127.0.0.1 port=${bouncer.port} user=postgres dbname=${DB} sslmode=disable`]);
   const results: Array<{ mode: string; clients: number; target: string; tps: number; lat: number; cpu: Map<string, number> }> = [];
@@ -141,6 +176,7 @@ export async function runPgbenchSuite(): Promise<string> {
     }
   } finally {
     await bouncer?.proc.stop();
+    await forwarder.proc.stop();
     await stack.stop();
     await run("psql", ["-X", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c", `DROP DATABASE IF EXISTS ${DB}`]);
     rmSync(dir, { recursive: true, force: true });
@@ -151,6 +187,8 @@ export async function runPgbenchSuite(): Promise<string> {
     `pgbench -S (select-only), scale ${SCALE}, ${SECONDS} s per run, ${REPS} runs per cell interleaved across targets; figures are medians over the runs;`,
     "latency is the median per-transaction latency from pgbench's transaction log. Gatehouse runs with the demo policy, token auth,",
     "per-statement decision (with its cache) and a JetStream-acked audit event before every statement reaches PostgreSQL.",
+    "`node forwarder` is a reference point, not Gatehouse: a Node.js process that only copies bytes between each client and",
+    "its upstream connection (test/src/bench/forwarder.ts), so it shows what any Node.js proxy reaches on this machine.",
     "",
     "| protocol | clients | target | TPS | vs direct | median latency (ms) | added vs direct (ms) |",
     "|---|---|---|---|---|---|---|",
@@ -161,7 +199,7 @@ export async function runPgbenchSuite(): Promise<string> {
     "",
   ];
   // Where the CPU goes: per transaction, by process (medians over the runs).
-  const shown = ["postgres", "pgbench", "pgbouncer", "listener", "nats-server", "audit", "policy"];
+  const shown = ["postgres", "pgbench", "pgbouncer", "forwarder", "listener", "nats-server", "audit", "policy"];
   lines.push(
     "",
     "CPU per transaction by process (µs of user+system CPU between two points inside each run, divided by the transactions completed",
@@ -174,5 +212,6 @@ export async function runPgbenchSuite(): Promise<string> {
       return `| ${r.mode} | ${r.clients} | ${r.target} | ${cells.map((c) => (c ? c.toFixed(0) : "-")).join(" | ")} | ${cells.reduce((a, b) => a + b, 0).toFixed(0)} |`;
     }),
   );
+  lines.push("", ...budgetLines(results, shown));
   return lines.join("\n");
 }

@@ -462,8 +462,8 @@ async function up(values: Record<string, unknown>): Promise<number> {
     for (const c of running) if (c.alive) c.proc.kill("SIGTERM");
   });
 
-  const launch = async (name: string, cmd: string, args: string[], ready: (line: string) => boolean): Promise<boolean> => {
-    const child = new Child(name, cmd, args, env, mode, ready);
+  const launch = async (name: string, cmd: string, args: string[], ready: (line: string) => boolean, extraEnv: NodeJS.ProcessEnv = {}): Promise<boolean> => {
+    const child = new Child(name, cmd, args, { ...env, ...extraEnv }, mode, ready);
     running.push(child);
     let timer: NodeJS.Timeout | undefined;
     const outcome = await Promise.race([
@@ -500,7 +500,10 @@ async function up(values: Record<string, unknown>): Promise<number> {
       const store = join(config.dataDir, "nats");
       mkdirSync(store, { recursive: true });
       say(`starting nats-server on 127.0.0.1:${port} (JetStream data in ${store})`);
-      if (!(await launch("nats", bin, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", store], (l) => l.includes("Server is ready")))) return done;
+      // One Go scheduler thread: on a small machine shared with the services, Go's
+      // hand-offs between threads cost more than the messages (docs/decisions.md).
+      const natsEnv = { GOMAXPROCS: process.env.GOMAXPROCS ?? "1" };
+      if (!(await launch("nats", bin, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", store], (l) => l.includes("Server is ready"), natsEnv))) return done;
     }
     // Development key that signs the audit checkpoints: generated once in the
     // data directory (never committed); production sets audit.signingKey or
