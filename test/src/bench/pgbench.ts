@@ -73,8 +73,10 @@ async function pgbench(dsn: string, mode: string, clients: number, logDir: strin
 }
 
 async function startPgbouncer(dir: string): Promise<{ port: number; proc: Proc } | undefined> {
+  // Debian installs it in /usr/sbin, which is not always on PATH.
+  let bin: string;
   try {
-    execFileSync("sh", ["-c", "command -v pgbouncer"]);
+    bin = execFileSync("sh", ["-c", "command -v pgbouncer || command -v /usr/sbin/pgbouncer"], { encoding: "utf8" }).trim();
   } catch {
     return undefined;
   }
@@ -88,7 +90,7 @@ async function startPgbouncer(dir: string): Promise<{ port: number; proc: Proc }
   // pgbouncer refuses to run as root unless told the user to switch to.
   const args = process.getuid?.() === 0 ? ["-u", "postgres", ini] : [ini];
   execFileSync("chmod", ["-R", "a+rwX", dir]);
-  const proc = await startProcess("pgbouncer", "pgbouncer", args, { ready: /process up|listening on/i, timeoutMs: 10_000 }).catch(async () => {
+  const proc = await startProcess("pgbouncer", bin, args, { ready: /process up|listening on/i, timeoutMs: 10_000 }).catch(async () => {
     // Some builds log only to the logfile: give it a moment and probe the port.
     return undefined;
   });
@@ -189,6 +191,7 @@ export async function runPgbenchSuite(): Promise<string> {
     "per-statement decision (with its cache) and a JetStream-acked audit event before every statement reaches PostgreSQL.",
     "`node forwarder` is a reference point, not Gatehouse: a Node.js process that only copies bytes between each client and",
     "its upstream connection (test/src/bench/forwarder.ts), so it shows what any Node.js proxy reaches on this machine.",
+    ...(bouncer ? [] : ["pgbouncer is not installed here, so it was not measured (apt-get install pgbouncer)."]),
     "",
     "| protocol | clients | target | TPS | vs direct | median latency (ms) | added vs direct (ms) |",
     "|---|---|---|---|---|---|---|",
