@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execFileSync } from "node:child_process";
 import { run } from "../support/clients.js";
-import { freePort, startProcess, type Proc } from "../support/processes.js";
+import { freePort, startNats, startProcess, type Proc } from "../support/processes.js";
 import { startStack } from "../support/stack.js";
 import { cpuDelta, cpuSnapshot } from "./cpu.js";
 
@@ -112,10 +112,12 @@ function budgetLines(results: Array<{ mode: string; clients: number; target: str
     if (!direct) continue;
     const budget = (cpus().length * 1e6) / (0.4 * direct.tps);
     const fwd = at("node forwarder");
+    const floorRun = at("forwarder + JetStream ack");
     const gh = at("gatehouse");
     out.push(
       `- ${mode}: 40 % of ${direct.tps.toFixed(0)} TPS leaves ${budget.toFixed(0)} µs of CPU per statement on ${cpus().length} cores. ` +
         `Direct uses ${total(direct).toFixed(0)} µs; the bare Node.js forwarder run ${total(fwd).toFixed(0)} µs (${fwd ? ((100 * fwd.tps) / direct.tps).toFixed(0) : "?"} % of direct); ` +
+        `the forwarder with a JetStream ack per message ${total(floorRun).toFixed(0)} µs (${floorRun ? ((100 * floorRun.tps) / direct.tps).toFixed(0) : "?"} % of direct); ` +
         `Gatehouse ${total(gh).toFixed(0)} µs, of which nats-server alone ${(gh?.cpu.get("nats-server") ?? NaN).toFixed(0)} µs and the audit service ${(gh?.cpu.get("audit") ?? NaN).toFixed(0)} µs.`,
     );
   }
@@ -123,10 +125,11 @@ function budgetLines(results: Array<{ mode: string; clients: number; target: str
 }
 
 /** The bare Node.js byte forwarder (forwarder.ts) in front of PostgreSQL. */
-async function startForwarder(): Promise<{ port: number; proc: Proc }> {
+async function startForwarder(natsUrl?: string): Promise<{ port: number; proc: Proc }> {
   const port = await freePort();
   const script = join(dirname(fileURLToPath(import.meta.url)), "forwarder.js");
-  const proc = await startProcess("forwarder", process.execPath, [script, String(port), "127.0.0.1", "5432"], { ready: /forwarder listening/, timeoutMs: 10_000 });
+  const args = [script, String(port), "127.0.0.1", "5432", ...(natsUrl ? [natsUrl] : [])];
+  const proc = await startProcess("forwarder", process.execPath, args, { ready: /forwarder listening/, timeoutMs: 30_000 });
   return { port, proc };
 }
 
@@ -146,11 +149,15 @@ export async function runPgbenchSuite(): Promise<string> {
   });
   const bouncer = await startPgbouncer(dir);
   const forwarder = await startForwarder();
+  // Its own nats-server (run like the stack's), so its stream is not the audit trail.
+  const floorNats = await startNats();
+  const floor = await startForwarder(floorNats.url);
   const token = await stack.forge.mint({ sub: "bench-agent", groups: ["agents"], exp: Math.floor(Date.now() / 1000) + 3600 });
   const targets: Array<[string, string]> = [
     ["direct", `host=127.0.0.1 port=5432 user=postgres dbname=${DB} sslmode=disable`],
     ["gatehouse", stack.dsn(token, { user: "bench-agent", database: "bench" })],
     ["node forwarder", `host=127.0.0.1 port=${forwarder.port} user=postgres dbname=${DB} sslmode=disable`],
+    ["forwarder + JetStream ack", `host=127.0.0.1 port=${floor.port} user=postgres dbname=${DB} sslmode=disable`],
   ];
   if (bouncer) targets.push(["pgbouncer", `host=127.0.0.1 port=${bouncer.port} user=postgres dbname=${DB} sslmode=disable`]);
   const results: Array<{ mode: string; clients: number; target: string; tps: number; lat: number; cpu: Map<string, number> }> = [];
@@ -179,6 +186,8 @@ export async function runPgbenchSuite(): Promise<string> {
   } finally {
     await bouncer?.proc.stop();
     await forwarder.proc.stop();
+    await floor.proc.stop();
+    await floorNats.stop();
     await stack.stop();
     await run("psql", ["-X", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c", `DROP DATABASE IF EXISTS ${DB}`]);
     rmSync(dir, { recursive: true, force: true });
@@ -191,6 +200,9 @@ export async function runPgbenchSuite(): Promise<string> {
     "per-statement decision (with its cache) and a JetStream-acked audit event before every statement reaches PostgreSQL.",
     "`node forwarder` is a reference point, not Gatehouse: a Node.js process that only copies bytes between each client and",
     "its upstream connection (test/src/bench/forwarder.ts), so it shows what any Node.js proxy reaches on this machine.",
+    "`forwarder + JetStream ack` is the same forwarder that also waits, before each client message goes upstream, for the",
+    "JetStream ack of one small event (Gatehouse's group-commit publisher and audit stream settings, its own nats-server):",
+    "the floor of the required design, with no parsing, policy, ClickHouse or recording.",
     ...(bouncer ? [] : ["pgbouncer is not installed here, so it was not measured (apt-get install pgbouncer)."]),
     "",
     "| protocol | clients | target | TPS | vs direct | median latency (ms) | added vs direct (ms) |",
