@@ -41,7 +41,26 @@ export class RowBinaryBuffer implements RowSink {
   }
 
   private str(s: string): void {
-    // Short strings (most ids and names): one length byte, written after the text.
+    const k = s.length;
+    // Short ASCII strings (most fields of most rows: empty, ids, names, kinds) are
+    // copied here: cheaper than a call into Buffer.write for a few bytes.
+    if (k < 32) {
+      this.room(1 + k);
+      const buf = this.buf;
+      const at = this.n;
+      let i = 0;
+      for (; i < k; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0x7f) break;
+        buf[at + 1 + i] = c;
+      }
+      if (i === k) {
+        buf[at] = k;
+        this.n = at + 1 + k;
+        return;
+      }
+    }
+    // Other short strings: one length byte, written after the text.
     if (s.length < 43) {
       this.room(1 + s.length * 3);
       const at = this.n++;

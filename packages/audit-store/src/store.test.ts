@@ -142,7 +142,7 @@ test("RowBinary rows (the embedded engine's insert path) read back exactly as th
   const rows = [
     ...eventRows(commandEvent("rb1", 1, "DELETE FROM users WHERE id = $1", Effect.EFFECT_DENY), 9_007_199_254_740_000),
     ...eventRows(commandEvent("rb1", 2, long, Effect.EFFECT_ALLOW), 2),
-    ...eventRows(AuditEvent.fromPartial({ id: "rb2:1", timeUnixMicros: 1_700_000_000_000_001, sessionId: "rb2", identity, body: { $case: "sessionStart", sessionStart: { clientAddress: "[::1]:5", startupParameters: { application_name: "psql ✓", search_path: "" } } } }), 3),
+    ...eventRows(AuditEvent.fromPartial({ id: "rb2:1", timeUnixMicros: 1_700_000_000_000_001, sessionId: "rb2", identity, body: { $case: "sessionStart", sessionStart: { clientAddress: "[::1]:5", startupParameters: { application_name: "psql ✓", search_path: "", ["k".repeat(31)]: "v".repeat(30) + "é", ["a".repeat(32)]: "é" + "b".repeat(30) } } } }), 3),
     ...eventRows(AuditEvent.fromPartial({ id: "rb2:2", timeUnixMicros: 1_700_000_001_999_999, sessionId: "rb2", body: { $case: "result", result: { commandId: "c", rows: -1, bytes: 0, durationMicros: 12, errorCode: "57014", errorMessage: "ééééééééééééééééééééééééééééééééééééééééé" } } }), 4),
   ];
   rows.forEach((r, i) => {
