@@ -114,10 +114,11 @@ function budgetLines(results: Array<{ mode: string; clients: number; target: str
     const fwd = at("node forwarder");
     const floorRun = at("forwarder + JetStream ack");
     const gh = at("gatehouse");
+    const pct = (r: { tps: number } | undefined) => (r ? ((100 * r.tps) / direct.tps).toFixed(0) : "?");
     out.push(
       `- ${mode}: 40 % of ${direct.tps.toFixed(0)} TPS leaves ${budget.toFixed(0)} µs of CPU per statement on ${cpus().length} cores. ` +
-        `Direct uses ${total(direct).toFixed(0)} µs; the bare Node.js forwarder run ${total(fwd).toFixed(0)} µs (${fwd ? ((100 * fwd.tps) / direct.tps).toFixed(0) : "?"} % of direct); ` +
-        `the forwarder with a JetStream ack per message ${total(floorRun).toFixed(0)} µs (${floorRun ? ((100 * floorRun.tps) / direct.tps).toFixed(0) : "?"} % of direct); ` +
+        `Direct uses ${total(direct).toFixed(0)} µs; the bare Node.js forwarder run ${total(fwd).toFixed(0)} µs (${pct(fwd)} % of direct); ` +
+        `the forwarder with a JetStream ack per message ${total(floorRun).toFixed(0)} µs (${pct(floorRun)} % of direct); ` +
         `Gatehouse ${total(gh).toFixed(0)} µs, of which nats-server alone ${(gh?.cpu.get("nats-server") ?? NaN).toFixed(0)} µs and the audit service ${(gh?.cpu.get("audit") ?? NaN).toFixed(0)} µs.`,
     );
   }
